@@ -102,7 +102,8 @@ def estimate(
 def _rows_bytes(cell: ResolvedCell, store: FeatureStore, test: FeatureStore | None) -> int:
     """The bytes the cell's inputs take where its run places them (`open_inputs`, as
     `ser train` does: with their views or test store's sets, and the members it stacks):
-    rows held (on the device or host), or a streamed input's chunk cache."""
+    rows held (on the device or host), or a streamed input's chunk cache, and the means
+    held of the inputs a model averages."""
     stores = {cell.settings.store: store}
     if (path := cell.settings.test_store) is not None:
         stores[path] = test or FeatureStore.open(path)
@@ -110,7 +111,7 @@ def _rows_bytes(cell: ResolvedCell, store: FeatureStore, test: FeatureStore | No
     if placed is None:
         return 0
     held = sum(placed.needs[name] for name in placed.places if name not in placed.streamed)
-    return held + sum(placed.cache.values())
+    return held + sum(placed.cache.values()) + sum(placed.means.values())
 
 
 def _tuned_parameters(finetune: Sequence[str], store: FeatureStore) -> int:

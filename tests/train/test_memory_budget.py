@@ -145,12 +145,14 @@ def test_an_mlp_on_streamed_means_trains_as_in_memory(chunked: Path, tmp_path: P
     options = {"features": (FRAMES,), "processes": 1}
     records = [
         train(small_config(chunked, tmp_path, memory_budget=b, name=n, **options))
-        for b, n in ((None, "held"), ("4KB", "streamed"))
+        for b, n in ((None, "held"), ("6KB", "streamed"))
     ]
     held, streamed = (r.folds[0].curves.train_loss for r in records)
     assert held == streamed
     assert records[1].execution is not None
-    assert f"{FRAMES} 5.7 KiB streamed" in str(records[1].execution.memory)
+    assert f"{FRAMES} 5.7 KiB streamed (cache 2.8 KiB, means 2.8 KiB)" in str(
+        records[1].execution.memory
+    )
 
 
 def test_a_sequence_model_trains_streamed_one_member_at_a_time(
@@ -188,14 +190,20 @@ def test_an_mlp_on_frames_budgets_a_batch_of_means_not_of_frames(
 ) -> None:
     """An MLP gathers each utterance's mean: its batch is B means, not B of the longest
     utterance's frames, so a budget that holds its means and the chunk cache streams it
-    (an MLP on HuBERT frames at 384MB was refused for a batch it never gathers)."""
+    (an MLP on HuBERT frames at 384MB was refused for a batch it never gathers). The
+    means it holds, every utterance's, are counted: before, they were left out."""
     store = FeatureStore.open(chunked)
     features = resolve_features(store, (FRAMES,))
     cpu = torch.device("cpu")
     with pytest.raises(ConfigError, match="its largest batches take"):
-        place_inputs(store, features, cpu, "2700B", 8)  # as a sequence model gathers it
-    assert place_inputs(store, features, cpu, "2700B", 8, sequences=()).streamed == {FRAMES}
-    done = train(small_config(chunked, tmp_path, features=(FRAMES,), memory_budget="2700B"))
+        place_inputs(store, features, cpu, "9000B", 64)  # as a sequence model gathers it
+    assert place_inputs(store, features, cpu, "9000B", 64, sequences=()).streamed == {FRAMES}
+    with pytest.raises(
+        ConfigError, match=r"the means of the inputs it averages hubert-tiny.L2 2.8 KiB"
+    ):
+        place_inputs(store, features, cpu, "5000B", 64, sequences=())
+    config = small_config(chunked, tmp_path, features=(FRAMES,), batch_size=64)
+    done = train(replace(config, memory_budget="9000B"))
     assert done.complete and done.config["streamed"] == [FRAMES]
 
 
@@ -215,7 +223,7 @@ def test_what_streamed_is_compared_on_resume_the_budget_is_not(
     assert done.config["streamed"] is None
     assert train(replace(config, memory_budget="1GB")).complete  # all in memory still
     with pytest.raises(ConfigError, match=r"streamed: off -> \['hubert-tiny.L2'\]"):
-        train(replace(config, memory_budget="4KB"))
+        train(replace(config, memory_budget="6KB"))
 
 
 def test_the_default_budget_never_streams_nor_refuses(
@@ -300,7 +308,7 @@ def test_a_dialog_model_on_streamed_means_trains_as_in_memory(
     options |= {"epochs": 2, "batch_size": 4, "seeds": 2}
     runs = [
         train(small_config(chunked, tmp_path, memory_budget=budget, name=name, **options))
-        for budget, name in ((None, "held"), ("8KB", "streamed"))
+        for budget, name in ((None, "held"), ("13KB", "streamed"))
     ]
     assert runs[1].config["streamed"] == [FRAMES]
     assert [f.curves.train_loss for f in runs[0].folds] == [

@@ -122,7 +122,7 @@ def test_an_mlp_on_both_stores_streamed_means_trains_as_in_memory(
     """The test store's means are summed from its own stream, as from memory."""
     mlp = {"model": ModelConfig(fusion="none"), "features": (FRAMES,)}
     held = run(stores, tmp_path / "held", **mlp)
-    streamed = run(stores, tmp_path / "streamed", memory_budget="6KB", **mlp)
+    streamed = run(stores, tmp_path / "streamed", memory_budget="13KB", **mlp)
     assert streamed.config["streamed"] == [FRAMES]
     assert [f.curves.train_loss for f in held.folds] == [
         f.curves.train_loss for f in streamed.folds

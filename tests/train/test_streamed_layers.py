@@ -168,7 +168,7 @@ def test_an_mlp_on_streamed_layer_means_trains_as_in_memory(chunked: Path, tmp_p
     options = {"features": (ASKED,), "model": ModelConfig(fusion="none"), "epochs": 2}
     records = [
         train(small_config(chunked, tmp_path, memory_budget=budget, name=name, **options))
-        for budget, name in ((None, "held"), ("8KB", "streamed"))
+        for budget, name in ((None, "held"), ("12KB", "streamed"))
     ]
     assert records[1].config["streamed"] == [LAYERED]
     held, streamed = ([f.curves.train_loss for f in r.folds] for r in records)

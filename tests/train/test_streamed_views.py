@@ -176,7 +176,7 @@ def test_an_mlp_on_streamed_views_trains_as_in_memory(chunked: Path, tmp_path: P
     config = small_config(chunked, tmp_path, features=(FRAMES,), views="all", epochs=2)
     records = [
         train(replace(config, memory_budget=budget, name=name))
-        for budget, name in ((None, "held"), (STREAMS, "streamed"))
+        for budget, name in ((None, "held"), ("16KB", "streamed"))  # and the means
     ]
     assert records[1].config["streamed"] == [FRAMES]
     assert [f.curves.train_loss for f in records[0].folds] == [
