@@ -459,14 +459,15 @@ class StackedSides:
 
 
 def streams_of(data: TrainData, specs: Sequence[InputSpec]) -> list[FeatureTable]:
-    """The tables of the sequence inputs of `specs` whose rows stream (`ser.train.stream`;
-    none: all in memory; a vector view's means are held)."""
-    tables = [
-        data.features[spec.name]
-        for spec in specs
-        if spec.gathered == "sequence" and spec.name in data.features
+    """The tables of the inputs of `specs` whose batches read streamed rows
+    (`ser.train.stream`): sequence inputs, and utterance-level sets (none: all in memory;
+    a frame set's vector view reads its means, held)."""
+    pairs = [(data.features[s.name], s) for s in specs if s.name in data.features]
+    return [
+        table
+        for table, spec in pairs
+        if table.stream is not None and (spec.gathered == "sequence" or table.row_vectors)
     ]
-    return [table for table in tables if table.stream is not None]
 
 
 def _longest(sides: Sequence[Batches]) -> dict[str, int]:

@@ -84,10 +84,18 @@ class FeatureTable:
             return self.flat[index.cpu()].to(index.device, non_blocking=True)
         return self.flat[index]
 
+    @property
+    def row_vectors(self) -> bool:
+        """Whether a model of vectors reads this streamed table's rows a batch at a time
+        (an utterance-level set's rows are its vectors: `vectors` would hold them all)."""
+        return self.stream is not None and self.feature.level == "utterance"
+
     @cached_property
     def vectors(self) -> torch.Tensor:
         """[n, D] ([n, L, D]) float32 mean over each utterance's rows (computed once, then
         cached): a layered input's vector view is each layer's mean."""
+        if self.row_vectors:
+            raise ValueError(f"{self.feature.name} is streamed: its vectors are read by `rows`")
         if self.stream is not None:
             return parts_means(self.streams, self.lengths)
         if self.flat.device != self.lengths.device:
@@ -470,11 +478,40 @@ def fit_zscore(data: TrainData, train: np.ndarray) -> dict[str, ZScore]:
     for name, table in data.features.items():
         if not table.feature.zscore:
             continue
-        v = table.clean[torch.repeat_interleave(kept, table.lengths)].float()  # [R_train, D]
-        std = v.std(dim=0, unbiased=False)
+        rows = torch.repeat_interleave(kept, table.lengths)  # [R] the train side's rows
+        if table.stream is not None:
+            mean, std = streamed_moments(table, torch.nonzero(rows).flatten())
+        else:
+            v = table.clean[rows].float()  # [R_train, D]
+            mean, std = v.mean(dim=0), v.std(dim=0, unbiased=False)
         std = torch.where(std < STD_FLOOR, torch.ones_like(std), std)
-        out[name] = ZScore(v.mean(dim=0), std)
+        out[name] = ZScore(mean, std)
     return out
+
+
+def streamed_moments(table: FeatureTable, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The float32 mean and (population) std of a streamed table's `rows` [R], read a
+    store chunk's count of rows at a time in order and combined in float64 (Chan et al.'s
+    pairwise update): the rows are never held whole, and the figures do not depend on the
+    reader threads. They equal the in-memory ones to float32 rounding."""
+    if table.stream is None:
+        raise ValueError(f"{table.feature.name} is held: its moments are its rows'")
+    piece, (count, mean, m2) = table.stream.chunk_rows, (0, None, None)
+    for r0 in range(0, len(rows), piece):
+        x = table.rows(rows[r0 : r0 + piece]).double().flatten(1)  # [r, D]
+        n, m = x.shape[0], x.mean(dim=0)
+        q = ((x - m) ** 2).sum(dim=0)
+        if mean is None or m2 is None:
+            count, mean, m2 = n, m, q
+            continue
+        delta, total = m - mean, count + n
+        mean = mean + delta * (n / total)
+        m2 = m2 + q + delta**2 * (count * n / total)
+        count = total
+    if mean is None or m2 is None:
+        raise ConfigError(f"{table.feature.name}: no training rows to z-score")
+    shape = table.stream.shape
+    return mean.float().view(shape), (m2 / count).sqrt().float().view(shape)
 
 
 def fit_class_weights(data: TrainData, rows: np.ndarray, weighting: str) -> np.ndarray | None:

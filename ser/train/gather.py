@@ -38,8 +38,12 @@ def gather(
         if views is not None and table.views is not None:  # slots of its [V, n] views
             where, at = table.views, views * len(table.lengths_np) + safe
         if spec.gathered == "vector":
-            vectors = table.vectors if where is None else table.view_vectors.flatten(0, 1)
-            rows = vectors.index_select(0, at.flatten()).view(*safe.shape, *vectors.shape[1:])
+            if table.row_vectors:  # a streamed utterance-level set: a row an utterance
+                first = table.starts[at] if where is None else where.starts.view(-1)[at]
+                rows = table.rows(first).float()  # [..., D] or [..., L, D]
+            else:
+                vectors = table.vectors if where is None else table.view_vectors.flatten(0, 1)
+                rows = vectors.index_select(0, at.flatten()).view(*at.shape, *vectors.shape[1:])
             x[spec.name] = _normed(rows, norm).masked_fill_(~spread(valid, rows), 0.0)
             continue
         if where is None:

@@ -161,9 +161,7 @@ def place_inputs(
         places = held(needs, batches, budget, device)
         return Placement(budget, source, places, needs, {}, str(device), means=means)
     chunks = {  # a chunk of each set an input reads, for each member's window
-        f.name: members * sum(chunk_bytes(s, c) for s, c in every[f.name])
-        for f in features
-        if streamable(f)
+        f.name: members * sum(chunk_bytes(s, c) for s, c in every[f.name]) for f in features
     }
     host = host_budget(device, host_asked)
     try:
@@ -238,9 +236,9 @@ def decide(
         elif name in chunks:
             places[name] = "stream"
         else:
-            raise ConfigError(
+            raise ConfigError(  # `held`'s host holds every input: never here
                 f"{name}'s rows ({human_bytes(needs[name])}) do not fit the memory budget "
-                f"({human_bytes(budget)}) and its level cannot stream: raise --memory-budget"
+                f"({human_bytes(budget)}): raise --memory-budget"
             )
     streamed = [name for name in needs if places[name] == "stream"]
     pool = host_left if host is not None else left  # the chunk caches are host memory
@@ -291,9 +289,9 @@ def _refusal(
     )
 
 
-def streamable(feature: ResolvedFeature) -> bool:
-    """Whether an input's rows may stream: a frame or token set, or the layer sets of one
-    (utterance-level sets are small and z-scored from their rows)."""
+def averaged(feature: ResolvedFeature) -> bool:
+    """Whether a model of utterance vectors averages the input's rows: a frame or token
+    set, or the layer sets of one (an utterance-level set's rows are its vectors)."""
     return feature.level in ("frame", "token")
 
 
@@ -323,7 +321,7 @@ def means_bytes(store: FeatureStore, feature: ResolvedFeature) -> int:
 
     A streamed input's means are read in a first pass and held: at MSP-Podcast's 150,000
     utterances, 460 MB of HuBERT-base's, 6 GB of its thirteen layers'."""
-    if not streamable(feature):
+    if not averaged(feature):
         return 0
     info = store.info(feature.stored[0])
     return len(store.manifest) * int(info.dim) * len(feature.stored) * 4
