@@ -128,14 +128,13 @@ def place_inputs(
     host_asked: str | None = None,
 ) -> Placement:
     """Each input's place under the asked (or default) budget; `ConfigError` with the
-    figures when even streaming cannot fit. `sequences`: the
-    inputs the model gathers as sequences (None: every frame or token set); the others'
-    batches are their means. `copies`: the other sets an input's table holds beside its
-    own (its views, a test store's set), placed with it: held with it, or each streamed
-    through a cache of its own. `members`: the members a step trains at once
-    (`--members-at-once`), each gathering its own batch and, where an input streams,
-    reading its own seed's window through the input's cache. `host_asked`:
-    `--host-memory` (`host_budget`)."""
+    figures when even streaming cannot fit. `sequences`: the inputs the model gathers as
+    sequences (None: every frame or token set); the others' batches are their means.
+    `copies`: the other sets an input's table holds beside its own (its views, a test
+    store's set), placed with it: held with it, or each streamed through a cache of its
+    own. `members`: the members a step trains at once (`--members-at-once`), each
+    gathering its own batch and, where an input streams, reading its own seed's window
+    through the input's cache. `host_asked`: `--host-memory` (`host_budget`)."""
     if host_asked is not None and not asked:
         raise ConfigError(
             "--host-memory bounds what --memory-budget's device share leaves out: give both"
@@ -145,18 +144,7 @@ def place_inputs(
     )
     every = {f.name: [(store, f), *(copies or {}).get(f.name, ())] for f in features}
     needs = {name: sum(input_bytes(s, f) for s, f in sets) for name, sets in every.items()}
-    batches = {
-        name: members
-        * max(
-            batch_bytes(s, f, batch_size, sequences is None or name in sequences) for s, f in sets
-        )
-        for name, sets in every.items()
-    }
-    means = {  # held whether its rows stream or not
-        name: sum(means_bytes(s, f) for s, f in sets)
-        for name, sets in every.items()
-        if sequences is not None and name not in sequences
-    }
+    batches, means = fixed_costs(every, batch_size, sequences, members)
     if not asked:
         places = held(needs, batches, budget, device)
         return Placement(budget, source, places, needs, {}, str(device), means=means)
@@ -175,6 +163,30 @@ def place_inputs(
         ) from None
     layered = {f.name: len(f.sets) for f in features if f.sets}
     return Placement(budget, source, places, needs, cache, str(device), True, layered, means)
+
+
+def fixed_costs(
+    every: Mapping[str, Sequence[tuple[FeatureStore, ResolvedFeature]]],
+    batch_size: int,
+    sequences: Collection[str] | None,
+    members: int,
+) -> tuple[dict[str, int], dict[str, int]]:
+    """What the budget holds first, wherever the rows live: each input's largest batch
+    (of its own set or a copy's; `members` of them), and the means held of each input the
+    model averages (not in `sequences`)."""
+    batches = {
+        name: members
+        * max(
+            batch_bytes(s, f, batch_size, sequences is None or name in sequences) for s, f in sets
+        )
+        for name, sets in every.items()
+    }
+    means = {
+        name: sum(means_bytes(s, f) for s, f in sets)
+        for name, sets in every.items()
+        if sequences is not None and name not in sequences
+    }
+    return batches, means
 
 
 def host_budget(device: torch.device, asked: str | None) -> int | None:
