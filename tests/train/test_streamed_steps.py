@@ -19,22 +19,16 @@ import ser.cache.store as store_module
 import ser.train.batches as batches_module
 import ser.train.engine.steps as steps_module
 from ser.errors import ConfigError
-from ser.models import ModelConfig
 from ser.models.batch import InputSpec
 from ser.runs.record import RunRecord
 from ser.train.batches import Batches
 from ser.train.recipe import TrainConfig, train
 from tests.stores import labelled_store
+from tests.train.engine.test_steps import SETS
+from tests.train.engine.test_steps import config as steps_config
 from tests.train.test_memory_budget import loaded
 
-SETS = {
-    "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),
-    "bert-tiny": ("bert", "text", "token", 5, "float16"),
-}
 FRAMES = "hubert-tiny.L2"
-TINY = ModelConfig(
-    fusion="mit", d_model=8, heads=2, queries=3, layers=1, decoder_layers=1, dropout=0.0, rmm=False
-)
 #: Streams the frames (22.8 KiB) with two members' batches and windows; holds the tokens.
 BUDGET = "40KB"
 
@@ -51,22 +45,11 @@ def chunked(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def config(store: Path, out: Path, **changes: object) -> TrainConfig:
-    base = TrainConfig(
-        store=str(store),
-        features=tuple(SETS),
-        model=TINY,
-        classes="4",
-        protocol="session5",
-        epochs=2,
-        batch_size=8,
-        lr=1e-2,
-        seeds=2,
-        device="cpu",
-        out=str(out),
-        memory_budget=BUDGET,
-        members_at_once=1,
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    """tests/train/engine/test_steps.py's tiny MSMSER without randomness, two seeds, its
+    frames streamed."""
+    step = str(changes.pop("step", "eager"))
+    streamed = {"seeds": 2, "memory_budget": BUDGET, "members_at_once": 1} | changes
+    return replace(steps_config(store, out, step), **streamed)  # type: ignore[arg-type]
 
 
 def assert_same_training(a: RunRecord, b: RunRecord) -> None:
