@@ -402,12 +402,8 @@ def placed_table(
         )
     if place != "stream" or placement is None:
         return feature_table(feature, data, lengths, keep, device)
-    kept = lengths[keep].astype(np.int64)
-    cache = placement.cache[feature.name]
-    # `data`: the set's offsets; a layered input's, each layer set's [L, N + 1]
-    firsts = np.atleast_2d(data)[:, :-1][:, keep]
-    layers = list(zip(feature.stored[1:], firsts[1:], strict=True))
-    stream = RowStream(store, feature.stored[0], firsts[0], kept, cache, layers=layers)
+    stream = stored_stream(store, feature, data, lengths, keep, placement.cache[feature.name])
+    kept = stream.lengths
     starts = np.concatenate([[0], np.cumsum(kept)[:-1]]).astype(np.int64)
     return FeatureTable(
         feature=feature,
@@ -417,6 +413,23 @@ def placed_table(
         lengths_np=kept,
         stream=stream,
     )
+
+
+def stored_stream(
+    store: FeatureStore,
+    feature: ResolvedFeature,
+    offsets: np.ndarray,
+    lengths: np.ndarray,
+    keep: np.ndarray,
+    cache: int,
+) -> RowStream:
+    """The `keep` utterances' rows of `feature`'s stored sets, left in the store
+    (`stored_layout`'s `offsets`: a layered input's each layer set's [L, N + 1]; `lengths`
+    [N] the rows each utterance has), read through a cache of `cache` bytes."""
+    firsts = np.atleast_2d(offsets)[:, :-1][:, keep]
+    layers = list(zip(feature.stored[1:], firsts[1:], strict=True))
+    kept = lengths[keep].astype(np.int64)
+    return RowStream(store, feature.stored[0], firsts[0], kept, cache, layers=layers)
 
 
 def _torch_dtype(dtype: np.dtype) -> torch.dtype:
@@ -490,28 +503,24 @@ def fit_zscore(data: TrainData, train: np.ndarray) -> dict[str, ZScore]:
 
 
 def streamed_moments(table: FeatureTable, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The float32 mean and (population) std of a streamed table's `rows` [R], read a
-    store chunk's count of rows at a time in order and combined in float64 (Chan et al.'s
-    pairwise update): the rows are never held whole, and the figures do not depend on the
-    reader threads. They equal the in-memory ones to float32 rounding."""
+    """The float32 mean and (population) std of a streamed table's `rows` [R], their sums
+    and sums of squares taken in float64 a store chunk's count of rows at a time, in
+    order: the rows are never held whole, the figures do not depend on the reader
+    threads, and they equal the in-memory ones to float32 rounding."""
     if table.stream is None:
         raise ValueError(f"{table.feature.name} is held: its moments are its rows'")
-    piece, (count, mean, m2) = table.stream.chunk_rows, (0, None, None)
-    for r0 in range(0, len(rows), piece):
-        x = table.rows(rows[r0 : r0 + piece]).double().flatten(1)  # [r, D]
-        n, m = x.shape[0], x.mean(dim=0)
-        q = ((x - m) ** 2).sum(dim=0)
-        if mean is None or m2 is None:
-            count, mean, m2 = n, m, q
-            continue
-        delta, total = m - mean, count + n
-        mean = mean + delta * (n / total)
-        m2 = m2 + q + delta**2 * (count * n / total)
-        count = total
-    if mean is None or m2 is None:
+    if not len(rows):
         raise ConfigError(f"{table.feature.name}: no training rows to z-score")
-    shape = table.stream.shape
-    return mean.float().view(shape), (m2 / count).sqrt().float().view(shape)
+    total = torch.zeros(table.stream.shape, dtype=torch.float64)
+    squares = torch.zeros_like(total)
+    for r0 in range(0, len(rows), table.stream.chunk_rows):
+        x = table.rows(rows[r0 : r0 + table.stream.chunk_rows]).cpu().double()  # [r, (L,) D]
+        total += x.sum(dim=0)
+        squares += (x * x).sum(dim=0)
+    mean = total / len(rows)
+    std = (squares / len(rows) - mean * mean).clamp_min(0).sqrt()
+    device = table.lengths.device
+    return mean.float().to(device), std.float().to(device)
 
 
 def fit_class_weights(data: TrainData, rows: np.ndarray, weighting: str) -> np.ndarray | None:

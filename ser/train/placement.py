@@ -231,9 +231,9 @@ def decide(
     means: Mapping[str, int] | None = None,
 ) -> tuple[dict[str, str], dict[str, int]]:
     """(input -> place, streamed input -> its cache's bytes) for inputs whose rows take
-    `needs`, their largest batch `batches` and, where they may stream, a store chunk of
-    `chunks` bytes; `host`: pinned host memory beside a GPU (None: on the CPU); `means`:
-    the utterance means held of the inputs a model averages."""
+    `needs`, their largest batch `batches` and a store chunk of `chunks` bytes; `host`:
+    pinned host memory beside a GPU (None: on the CPU); `means`: the utterance means held
+    of the inputs a model averages."""
     means = {name: size for name, size in (means or {}).items() if size}
     left = budget - sum(batches.values()) - sum(means.values())
     if left < 0:
@@ -245,13 +245,8 @@ def decide(
             places[name], left = "device", left - needs[name]
         elif needs[name] <= host_left:
             places[name], host_left = "host", host_left - needs[name]
-        elif name in chunks:
+        else:  # (`held` gives no chunks: its host holds every input)
             places[name] = "stream"
-        else:
-            raise ConfigError(  # `held`'s host holds every input: never here
-                f"{name}'s rows ({human_bytes(needs[name])}) do not fit the memory budget "
-                f"({human_bytes(budget)}): raise --memory-budget"
-            )
     streamed = [name for name in needs if places[name] == "stream"]
     pool = host_left if host is not None else left  # the chunk caches are host memory
     least = {name: MIN_CACHE_CHUNKS * chunks[name] for name in streamed}

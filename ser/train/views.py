@@ -28,7 +28,15 @@ from ser.cache import FeatureStore
 from ser.cache.verify import stale_view
 from ser.errors import ConfigError, StoreError
 from ser.extract.remake import rebuild_command, view_command
-from ser.train.data import FeatureTable, TrainData, ViewRows, kept_rows, read_rows
+from ser.train.data import (
+    FeatureTable,
+    TrainData,
+    ViewRows,
+    kept_rows,
+    read_rows,
+    stored_layout,
+    stored_stream,
+)
 from ser.train.features import ResolvedFeature, is_view
 from ser.train.placement import Copies, chunk_bytes, shares
 from ser.train.stream import RowStream
@@ -218,7 +226,8 @@ def _table(
             shape = rows.shape[1:]
             parts.append(torch.from_numpy(rows).to(table.flat.device, table.flat.dtype))
         else:
-            stream, layout, usable = _view_stream(store, own[label], keep, next(caches))
+            view = _as_input(table.feature, own[label])
+            stream, layout, usable = _view_stream(store, view, keep, next(caches))
             shape = stream.shape
             streams.append(stream)
         _check_view(store, table, own[label][0], label, usable, shape)
@@ -283,16 +292,15 @@ def _caches(
 
 
 def _view_stream(
-    store: FeatureStore, names: tuple[str, ...], keep: np.ndarray, cache: int
+    store: FeatureStore, view: ResolvedFeature, keep: np.ndarray, cache: int
 ) -> tuple[RowStream, np.ndarray, np.ndarray]:
     """A view's stream of the kept utterances (its sets: one per layer set of a layered
-    input, read by the same row numbers), the rows each has in it ([n]) and whether it
-    has any ([n]); its rows left in the store."""
-    offsets = store.offsets(names[0])
-    lengths = np.diff(offsets)[keep].astype(np.int64)
-    layers = [(name, store.offsets(name)[:-1][keep]) for name in names[1:]]
-    stream = RowStream(store, names[0], offsets[:-1][keep], lengths, cache, layers=layers)
-    return stream, lengths, lengths > 0
+    input, read by the same row numbers, refused where two hold different rows as in
+    memory), the rows each has in it ([n]) and whether it has them all ([n]); its rows
+    left in the store."""
+    offsets, layout, lengths = stored_layout(store, view, keep)
+    stream = stored_stream(store, view, offsets, layout, keep, cache)
+    return stream, stream.lengths, lengths[keep] > 0
 
 
 def _view_rows(
