@@ -39,13 +39,12 @@ from ser.train.calibration import read_votes
 from ser.train.checkpoint import located
 from ser.train.data import OUTSIDE, TrainData, load_data
 from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
-from ser.train.options import TrainConfig
+from ser.train.options import ResolvedConfig, TrainConfig
 from ser.train.placement import Placement, place_inputs
 from ser.train.plan import (
     Prepared,
     Stores,
     device_of,
-    filled,
     protocol_of,
     run_targets,
     seeds_of,
@@ -65,7 +64,7 @@ class Inputs:
     protocol on its store, what it reads from its store (the sets and the class set) and
     the corpus whose default class weights it takes ("": none, or those asked for)."""
 
-    config: TrainConfig
+    config: ResolvedConfig
     protocol: Protocol
     weights_from: str
     store: FeatureStore
@@ -96,7 +95,7 @@ class Inputs:
         return device_of(self.config)
 
 
-def open_inputs(asked: TrainConfig, config: TrainConfig, stores: Stores) -> Inputs:
+def open_inputs(asked: TrainConfig, config: ResolvedConfig, stores: Stores) -> Inputs:
     """The run of the `asked` config, `config` resolved (`ser.train.plan.resolve_in`):
     its feature sets resolved in its opened store (and test store), with what the later
     steps read of them; refusals for sets, inputs, class sets or dialogs the stores
@@ -113,11 +112,11 @@ def open_inputs(asked: TrainConfig, config: TrainConfig, stores: Stores) -> Inpu
         )
     views = resolve_views(store, features, config.views)
     unit, specs, tuning = model_inputs(config, store, features)
-    classes = store.corpus.label_set(filled(config.classes))
+    classes = store.corpus.label_set(config.classes)
     recorded = provenance(store, features)  # what its checkpoints hold of the sets
     test = None
     if config.test_store is not None:
-        test_classes = filled(config.test_classes)
+        test_classes = config.test_classes or config.classes  # resolved with the test store
         test = cross.open_test(store, stores[config.test_store], features, classes, test_classes)
     placed = placement(config, store, features, specs, views, test)
     if test is None:
@@ -127,7 +126,7 @@ def open_inputs(asked: TrainConfig, config: TrainConfig, stores: Stores) -> Inpu
     sides = (test.match.train_set(), test.match.test_set())
     audio_overlap.check_cross(store, test.store, sides, config.allow_overlap)
     if unit == "dialog":
-        _check_dialogs(test.store, filled(config.name))
+        _check_dialogs(test.store, config.name)
     train_set = test.match.train_set()
     return Inputs(
         *opened, features, unit, list(specs), train_set, recorded, test, tuning, None, placed
@@ -135,14 +134,14 @@ def open_inputs(asked: TrainConfig, config: TrainConfig, stores: Stores) -> Inpu
 
 
 def model_inputs(
-    config: TrainConfig, store: FeatureStore, features: list[ResolvedFeature]
+    config: ResolvedConfig, store: FeatureStore, features: list[ResolvedFeature]
 ) -> tuple[Unit, list[InputSpec], Tuning | None]:
     """What the run's model reads of its sets: its unit, its inputs (those whose encoder's
     top layers train, `--finetune`, loaded), each checked against the store and the
     training options."""
     unit, specs = plan_inputs(config.model, [f.info() for f in features])
     if unit == "dialog":
-        _check_dialogs(store, filled(config.name))
+        _check_dialogs(store, config.name)
     # a fine-tuned input is one stored set: by request, its name and attrs
     single = [f for f in features if not f.sets] if config.finetune else []
     sets = {f.request: (f.name, dict(store.info(f.name).attrs)) for f in single}
@@ -166,7 +165,7 @@ def provenance(store: FeatureStore, features: Sequence[ResolvedFeature]) -> dict
 
 
 def placement(
-    config: TrainConfig,
+    config: ResolvedConfig,
     store: FeatureStore,
     features: list[ResolvedFeature],
     specs: Sequence[InputSpec],
@@ -181,7 +180,7 @@ def placement(
     copies = view_copies(store, features, views)
     if test is not None:
         copies = copies or cross.test_copies(features, test)
-    device, batch_size = device_of(config), filled(config.batch_size)
+    device, batch_size = device_of(config), config.batch_size
     budget = config.memory_budget
     members = config.members_at_once or 1  # a streamed run stacks only those asked
     host = config.host_memory
@@ -392,7 +391,7 @@ def _targets_notes(targets: Targets, data: TrainData, progress: Progress) -> dic
     return notes
 
 
-def reopen(config: TrainConfig, stores: Stores, loaded: Loaded) -> tuple[Prepared, list[Fold]]:
+def reopen(config: ResolvedConfig, stores: Stores, loaded: Loaded) -> tuple[Prepared, list[Fold]]:
     """The run of the resolved `config` as `prepare` opens it, without its record (the
     caller keeps that) and with nothing to do yet, and its folds: what a training process
     needs to train its jobs."""
@@ -400,7 +399,7 @@ def reopen(config: TrainConfig, stores: Stores, loaded: Loaded) -> tuple[Prepare
     data = load(inputs, loaded)
     folds = run_folds(inputs, data)
     # not kept
-    name = filled(config.name)
+    name = config.name
     unrecorded = RunRecord(name, RunConfig(), str(inputs.protocol), tuple(data.classes))
     prepared = Prepared(config, unrecorded, data, inputs.unit, inputs.specs, [], inputs.provenance)
     prepared.tuning = inputs.tuning
@@ -409,7 +408,7 @@ def reopen(config: TrainConfig, stores: Stores, loaded: Loaded) -> tuple[Prepare
 
 
 def test_votes(
-    config: TrainConfig, inputs: Inputs, data: TrainData
+    config: ResolvedConfig, inputs: Inputs, data: TrainData
 ) -> tuple[dict[str, np.ndarray], str]:
     """A calibrated run's voted utterances (`ser.train.calibration.read_votes`) and the
     line that says so; none for another run (its record stays as it was) or a

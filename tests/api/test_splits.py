@@ -9,7 +9,7 @@ import pytest
 
 import ser
 from ser.errors import ConfigError
-from ser.train.options import train_config
+from ser.train.option_table import train_config
 from ser.train.plan import open_stores, resolve_in
 from ser.train.prepare import load, open_inputs, run_folds
 from tests.stores import labelled_store
