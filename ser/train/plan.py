@@ -43,10 +43,11 @@ from ser.train.identity import default_name
 from ser.train.options import ATTRIBUTE_WEIGHT, ResolvedConfig, TrainConfig, resolved_type
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Prepared:
     """A run ready to train (`ser.train.recipe`): its resolved config (`resolve`), record
-    and data, and the (seed, fold) jobs its record does not hold yet."""
+    and data, and the (seed, fold) jobs its record does not hold yet; built once, whole
+    (`ser.train.prepare`). Its `record` alone changes after: it grows as each group ends."""
 
     config: ResolvedConfig
     record: RunRecord

@@ -58,7 +58,7 @@ from ser.train.views import Views, resolve_views, view_copies, with_views
 Loaded = dict[tuple[Any, ...], TrainData]  # runs over the same data share it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Inputs:
     """A run opened, before its data: its resolved config (`ser.train.plan.resolve`), its
     protocol on its store, what it reads from its store (the sets and the class set) and
@@ -103,7 +103,6 @@ def open_inputs(asked: TrainConfig, config: ResolvedConfig, stores: Stores) -> I
     store = stores[config.store]
     kind = store.corpus.kind
     protocol = protocol_of(config, kind, test_corpus(config, stores))
-    opened = (config, protocol, weights_from(asked, kind), store)
     features = resolve_features(store, config.features)
     if config.views is not None and config.test_store is not None:
         raise ConfigError(
@@ -119,17 +118,26 @@ def open_inputs(asked: TrainConfig, config: ResolvedConfig, stores: Stores) -> I
         test_classes = config.test_classes or config.classes  # resolved with the test store
         test = cross.open_test(store, stores[config.test_store], features, classes, test_classes)
     placed = placement(config, store, features, specs, views, test)
-    if test is None:
-        return Inputs(
-            *opened, features, unit, list(specs), classes, recorded, None, tuning, views, placed
-        )
-    sides = (test.match.train_set(), test.match.test_set())
-    audio_overlap.check_cross(store, test.store, sides, config.allow_overlap)
-    if unit == "dialog":
-        _check_dialogs(test.store, config.name)
-    train_set = test.match.train_set()
+    if test is not None:  # its classes: those both corpora have
+        sides = (test.match.train_set(), test.match.test_set())
+        audio_overlap.check_cross(store, test.store, sides, config.allow_overlap)
+        if unit == "dialog":
+            _check_dialogs(test.store, config.name)
+        classes = test.match.train_set()
     return Inputs(
-        *opened, features, unit, list(specs), train_set, recorded, test, tuning, None, placed
+        config=config,
+        protocol=protocol,
+        weights_from=weights_from(asked, kind),
+        store=store,
+        features=features,
+        unit=unit,
+        specs=list(specs),
+        classes=classes,
+        provenance=recorded,
+        test=test,
+        tuning=tuning,
+        views=views if test is None else None,
+        placement=placed,
     )
 
 
@@ -276,14 +284,22 @@ def prepare(
         for k, fold in enumerate(folds)
         if (seed, fold.name) not in done
     ]
-    prepared = Prepared(config, record, data, inputs.unit, inputs.specs, todo, inputs.provenance)
-    prepared.tuning = inputs.tuning
-    prepared.votes, line = test_votes(config, inputs, data)
+    votes, line = test_votes(config, inputs, data)
     if line:
         progress.message(line)
-    prepared.predictions.update(kept)
-    prepared.planned = len(seeds_of(config)) * len(folds)
-    return prepared
+    return Prepared(
+        config=config,
+        record=record,
+        data=data,
+        unit=inputs.unit,
+        specs=inputs.specs,
+        todo=todo,
+        provenance=inputs.provenance,
+        predictions=dict(kept),
+        planned=len(seeds_of(config)) * len(folds),
+        tuning=inputs.tuning,
+        votes=votes,
+    )
 
 
 def _loaded(
@@ -401,9 +417,18 @@ def reopen(config: ResolvedConfig, stores: Stores, loaded: Loaded) -> tuple[Prep
     # not kept
     name = config.name
     unrecorded = RunRecord(name, RunConfig(), str(inputs.protocol), tuple(data.classes))
-    prepared = Prepared(config, unrecorded, data, inputs.unit, inputs.specs, [], inputs.provenance)
-    prepared.tuning = inputs.tuning
-    prepared.votes, _ = test_votes(config, inputs, data)  # the run's own process said it
+    votes, _ = test_votes(config, inputs, data)  # the run's own process said it
+    prepared = Prepared(
+        config=config,
+        record=unrecorded,
+        data=data,
+        unit=inputs.unit,
+        specs=inputs.specs,
+        todo=[],
+        provenance=inputs.provenance,
+        tuning=inputs.tuning,
+        votes=votes,
+    )
     return prepared, folds
 
 
