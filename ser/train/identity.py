@@ -3,7 +3,7 @@ hand: its training identity (`run_key`: the runs whose members may share a stack
 `member_key`: the jobs that share one trained member) and its default name
 (`default_name`). An option added to `TrainConfig` joins each as its declaration says.
 
->>> from ser.train.options import train_config
+>>> from ser.train.option_table import train_config
 >>> asked = train_config({"store": "f.zarr", "features": "is13", "sampler": "balanced"})
 >>> default_name(asked, "loso", {"classes": "4", "own_weights": "none"})
 'is13_mit_loso_c4_sampler-balanced'
