@@ -164,6 +164,7 @@ class Package:
         self.folder = folder
         self.name = folder.name
         self.modules: dict[str, Module] = {}
+        self._scopes: dict[Function, dict[str, Import]] = {}
         for path in sorted(folder.rglob("*.py")):
             self._add(path)
 
@@ -225,8 +226,12 @@ class Package:
 
     def scope(self, function: Function) -> dict[str, Import]:
         """The names the imports inside `function` bind."""
-        module = self.modules[function.module]
-        return _imports(module.name, module.is_package, ast.walk(function.node))
+        if function not in self._scopes:
+            module = self.modules[function.module]
+            self._scopes[function] = _imports(
+                module.name, module.is_package, ast.walk(function.node)
+            )
+        return self._scopes[function]
 
     def mro(self, cls: Class) -> Iterator[Class]:
         """`cls`, then its bases in the package, depth-first, left to right, each once."""
@@ -603,7 +608,12 @@ def walk(folder: Path, start: str) -> Walk:
     args = function.node.args
     params = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
     found = Walk(package)
-    found.enter(function, {p.arg for p in params if p is not None}, "(start)")
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))  # the walk is as deep as the call graph
+    try:
+        found.enter(function, {p.arg for p in params if p is not None}, "(start)")
+    finally:
+        sys.setrecursionlimit(limit)
     return found
 
 
@@ -643,7 +653,6 @@ def main() -> None:
     parser.add_argument("--start", default=START, help=f"module path:function [{START}]")
     parser.add_argument("--package", default=str(ROOT / "ser"), help="the package folder")
     args = parser.parse_args()
-    sys.setrecursionlimit(20_000)  # the walk is as deep as the call graph
     found = walk(Path(args.package), args.start)
     result = figure(found)
     path = stops(found.entries)
