@@ -24,9 +24,12 @@ The counting rule:
   called on the class (`Cls.m`) or on an object whose class is known (below); `super().m`;
   a class called, which enters its `__init__`, else its `__post_init__` (a dataclass's
   generated `__init__` calls it), found in the class or its package bases (depth-first,
-  left to right); and a `@property` read on a tainted object of a known class. The
-  callee's parameters that receive a tainted expression are tainted (`self` when the
-  object is tainted; `*args` and `**kwargs` taint every parameter they can fill).
+  left to right; `cls(...)` in a classmethod is its class called); and a `@property` read
+  on a tainted object of a known class. A method is the one the known class, or the
+  first of its bases that has it, defines: not an override in a subclass the object may
+  be at run time. The callee's parameters that receive a tainted expression are tainted
+  (`self` when the object is tainted; `*args` and `**kwargs` taint every parameter they
+  can fill).
 - An object's class is *known* from: `self` and `cls` in a method; a parameter's
   annotation; a local name bound (its first binding in source order) to a class's call,
   an annotated assignment, or a call whose resolved callee has a return annotation; an
@@ -45,14 +48,17 @@ The counting rule:
   later followed call into it still counts as an entry (a call into its file) but is
   not walked again (so recursion ends).
 - The *path* is the start function's file, then the file of every followed call in
-  depth-first order (a callee walked whole, its own calls in source order, before its
-  caller's next call). Consecutive entries into one file collapse into one *stop*. A
-  file's figure is its stops; `returns` is the stops less the distinct files (entries to
-  a file already left).
+  depth-first order: a callee walked whole before its caller's next call; a function's
+  calls in source order, statement by statement (an `if`'s test, body, then `else`; a
+  `try`'s body, handlers, `else`, `finally`), a call after the calls in its object and
+  arguments. Consecutive entries into one file collapse into one *stop*. A file's figure
+  is its stops; `returns` is the stops less the distinct files (entries to a file
+  already left); `calls` the followed calls.
 
     python benchmarks/walk_options.py            # the table
     python benchmarks/walk_options.py --path     # and every stop, with the calls that made it
     python benchmarks/walk_options.py --json     # the figure as one JSON object
+    python benchmarks/walk_options.py --unresolved   # the callees skipped as not resolved
     python benchmarks/walk_options.py --start ser/commands/sweep.py:sweep_command
 """
 
