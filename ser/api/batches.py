@@ -43,6 +43,9 @@ class BlockBatches(Sampler[list[int]]):
         return -(-len(self.blocks) // self.batch_size)
 
     def __iter__(self) -> Iterator[list[int]]:
+        # A generator: the epoch is drawn at its first batch, not when the iterator is
+        # made (a DataLoader with workers makes one it never reads before the epoch's).
         items = np.arange(len(self.blocks), dtype=np.int64)
         plans = windowed_plans(items, self.lengths, self.batch_size, self.rng, self.blocks)
-        return iter([plan.positions.tolist() for plan in plans])
+        for plan in plans:
+            yield plan.positions.tolist()

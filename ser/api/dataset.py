@@ -11,6 +11,7 @@ reader threads (`ser.api.rows`). Its items are the same either way. A DataLoader
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -199,9 +200,10 @@ class FeatureDataset(Dataset[Item]):
     def __getstate__(self) -> dict[str, Any]:
         """Pickled without its streams (a spawned worker makes its own)."""
         state = dict(self.__dict__)
-        state["data"] = replace(
-            self.data, features=without_streams(self.data.features, self._streamed)
-        )
+        # A shallow copy: the same tensors, alive while the workers start (a spawned
+        # worker's tensors are passed as the file descriptors of their memory).
+        state["data"] = data = copy.copy(self.data)
+        data.features = without_streams(self.data.features, self._streamed)
         state["_pid"] = None
         return state
 

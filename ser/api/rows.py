@@ -83,10 +83,10 @@ def placed_rows(
     except ConfigError:
         least = ", ".join(f"{n} {human_bytes(MIN_CACHE_CHUNKS * c)}" for n, c in chunks.items())
         raise ConfigError(
-            f"memory_budget {human_bytes(budget)} cannot hold this dataset even streamed: a "
-            f"streamed set's chunk cache takes at least {MIN_CACHE_CHUNKS} of its store's "
-            f"chunks ({least}); give a larger memory_budget, or `ser store rechunk` the set "
-            "into smaller chunks"
+            f"memory_budget {human_bytes(budget)} cannot hold this dataset even streamed: the "
+            "sets that fit are held, smallest first, and a streamed set's chunk cache takes "
+            f"at least {MIN_CACHE_CHUNKS} of its store's chunks ({least}); give a larger "
+            "memory_budget, or `ser store rechunk` the set into smaller chunks"
         ) from None
     tables: dict[str, FeatureTable] = {}
     streamed: dict[str, Streamed] = {}
