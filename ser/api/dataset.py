@@ -48,7 +48,7 @@ class Item:
     utt_id: str
     label: int
     features: dict[str, torch.Tensor]
-    position: int  # its row in the dataset's tables, which `collate` gathers
+    position: int  # its index in the dataset
 
 
 @dataclass
@@ -82,8 +82,9 @@ class FeatureDataset(Dataset[Item]):
     Only these utterances' rows are read: held in memory when they fit `memory_budget`
     (a size such as "384MB", or bytes; None: `ser train`'s default, half the available
     RAM), else the sets that do not fit (`streamed`) read from the store a chunk at a
-    time through a cache within the budget. `progress`: a bar on stderr (plain lines
-    when it is no terminal) while the rows are read."""
+    time through a cache within the budget; `budget` holds its bytes, `budget_source`
+    where they came from. `progress`: a bar on stderr (plain lines when it is no
+    terminal) while the rows are read."""
 
     def __init__(
         self,
@@ -113,16 +114,7 @@ class FeatureDataset(Dataset[Item]):
         self._pid: int | None = os.getpid()  # the process its streams read in
         self.classes: tuple[str, ...] = self.data.classes
         self.sets: tuple[str, ...] = tuple(self.data.features)
-        self.specs = [
-            InputSpec(
-                t.feature.name,
-                "text" if t.feature.modality == "text" else "audio",
-                t.feature.dim,
-                "vector" if t.feature.level == "utterance" else "sequence",
-                layers=len(t.feature.sets) or 1,
-            )
-            for t in self.data.features.values()
-        ]
+        self.specs = _input_specs(self.data)
 
     @property
     def dims(self) -> dict[str, int]:
@@ -206,6 +198,20 @@ class FeatureDataset(Dataset[Item]):
         data.features = without_streams(self.data.features, self._streamed)
         state["_pid"] = None
         return state
+
+
+def _input_specs(data: TrainData) -> list[InputSpec]:
+    """Each set's input as a model of ser's would take it (a vector or a sequence)."""
+    return [
+        InputSpec(
+            t.feature.name,
+            "text" if t.feature.modality == "text" else "audio",
+            t.feature.dim,
+            "vector" if t.feature.level == "utterance" else "sequence",
+            layers=len(t.feature.sets) or 1,
+        )
+        for t in data.features.values()
+    ]
 
 
 def _subset(layout: TrainData, positions: np.ndarray, tables: dict[str, FeatureTable]) -> TrainData:
