@@ -19,6 +19,7 @@ import ser.cache.store as store_module
 from ser.api.dataset import FeatureBatch, FeatureDataset
 from ser.cache import FeatureStore
 from ser.errors import ConfigError
+from ser.runtime.units import human_bytes
 from tests.stores import add_layer_sets, labelled_store
 
 FRAMES = ("hubert", "audio", "frame", 6, "float16")
@@ -54,6 +55,18 @@ def side(path: Path, features: str) -> list[str]:
     return [train[i] for i in np.random.default_rng(0).permutation(len(train))]
 
 
+def kept_bytes(data: FeatureDataset) -> int:
+    """The bytes of rows a dataset holds: its held tables' and its streams' full caches."""
+    total = 0
+    for table in data.data.features.values():
+        total += table.flat.nbytes
+        if table.stream is not None:
+            chunk = max(rows for *_, rows, _ in table.stream.sets)
+            width = int(np.prod(table.stream.shape)) * table.stream.dtype.itemsize
+            total += table.stream.capacity * chunk * width // len(table.stream.sets)
+    return total
+
+
 def assert_same_items(a: FeatureDataset, b: FeatureDataset) -> None:
     assert len(a) == len(b) and a.sets == b.sets
     for i in range(len(a)):
@@ -82,6 +95,7 @@ def test_held_and_streamed_items_are_the_same(
     held = ser.FeatureDataset(chunked, features, ids=ids, classes="4")
     streamed = ser.FeatureDataset(chunked, features, ids=ids, classes="4", memory_budget=budget)
     assert held.streamed == () and streamed.streamed == streams
+    assert kept_bytes(streamed) <= streamed.budget < kept_bytes(held)
     assert [held[i].utt_id for i in range(len(held))] == ids
     assert_same_items(held, streamed)
     items = [streamed[i] for i in (3, 0, 7)]
@@ -200,3 +214,12 @@ def test_progress_is_said_on_stderr_only_when_asked(
     assert out == ""
     for name in ("hubert-tiny", "is13"):
         assert f"{name} (reading): {len(data)}/{len(data)} utterances" in err
+
+
+def test_the_default_budget_is_ser_trains(chunked: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    features, budget, streams = STREAMED[1]
+    free = 2 * int(budget.removesuffix("KB")) * 1000  # the default takes half of it
+    monkeypatch.setattr("ser.train.placement.available_memory", lambda: free)
+    data = ser.FeatureDataset(chunked, features, ids=side(chunked, features), classes="4")
+    assert data.streamed == streams and data.budget == free // 2
+    assert data.budget_source == f"half of {human_bytes(free)} available RAM"
