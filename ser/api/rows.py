@@ -81,13 +81,7 @@ def placed_rows(
     try:
         places, caches = decide(needs, chunks, dict.fromkeys(needs, 0), budget)
     except ConfigError:
-        least = ", ".join(f"{n} {human_bytes(MIN_CACHE_CHUNKS * c)}" for n, c in chunks.items())
-        raise ConfigError(
-            f"memory_budget {human_bytes(budget)} cannot hold this dataset even streamed: the "
-            "sets that fit are held, smallest first, and a streamed set's chunk cache takes "
-            f"at least {MIN_CACHE_CHUNKS} of its store's chunks ({least}); give a larger "
-            "memory_budget, or `ser store rechunk` the set into smaller chunks"
-        ) from None
+        raise ConfigError(_refusal(budget, chunks)) from None
     tables: dict[str, FeatureTable] = {}
     streamed: dict[str, Streamed] = {}
     with progress_bar(Console(stderr=True), enabled=progress) as bar:
@@ -105,6 +99,17 @@ def placed_rows(
                 reader.close()
             tables[name] = _table(layout.features[name], spec, None, torch.from_numpy(rows))
     return tables, streamed
+
+
+def _refusal(budget: int, chunks: Mapping[str, int]) -> str:
+    """Why `budget` cannot hold a dataset of sets whose store chunks take `chunks`."""
+    least = ", ".join(f"{n} {human_bytes(MIN_CACHE_CHUNKS * c)}" for n, c in chunks.items())
+    return (
+        f"memory_budget {human_bytes(budget)} cannot hold this dataset even streamed: the "
+        "sets that fit are held, smallest first, and a streamed set's chunk cache takes "
+        f"at least {MIN_CACHE_CHUNKS} of its store's chunks ({least}); give a larger "
+        "memory_budget, or `ser store rechunk` the set into smaller chunks"
+    )
 
 
 def held_rows(stream: RowStream, advance: Callable[[int], None]) -> np.ndarray:
