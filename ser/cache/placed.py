@@ -189,3 +189,13 @@ class PlacedRows:
         }
         text = json.dumps(record).encode("utf-8")
         atomic_write(self._record, lambda f: f.write(text), f"progress of {self._name}")
+
+
+def placed_so_far(staging: Path) -> tuple[int, int]:
+    """(rows written, utterances failed) of a set being written in place, as its record
+    says ((0, 0) without one)."""
+    try:
+        record = json.loads((staging / RECORD).read_text(encoding="utf-8"))
+        return int(record["written"]), len(record["rejected"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0, 0

@@ -60,7 +60,7 @@ from ser.cache.formats import backend_for
 from ser.cache.health import StoreHealth
 from ser.cache.lock import store_lock, try_lock, who
 from ser.cache.manifest import Manifest
-from ser.cache.placed import PlacedRows
+from ser.cache.placed import PlacedRows, placed_so_far
 from ser.cache.repair import read_damage
 from ser.cache.store_types import FeatureData, FeatureSetInfo
 from ser.cache.transcripts import TranscriptSets
@@ -379,6 +379,8 @@ class FeatureStore(TranscriptSets, StoreHealth):
             n_failed, n_shards = self._backend.array_length(name, "failures_utt_id") or 0, 0
         else:
             rows, n_failed, n_shards = shards.staged_summary(self._staging / name)
+            written, rejected = placed_so_far(self._staging / name)  # an import under way
+            rows, n_failed = rows + written, n_failed + rejected
         described = {k: attrs[k] for k in ("modality", "level", "dim", "dtype", "fingerprint")}
         return FeatureSetInfo(
             name=name,

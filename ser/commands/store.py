@@ -132,6 +132,8 @@ def _print_info(
     table.add_column("failures", justify="right")
     for i in infos:
         state = "complete" if i.complete else f"incomplete ({i.staged_shards} shards staged)"
+        if not i.complete and not i.staged_shards and i.rows:  # an import stopped part-way
+            state = f"incomplete ({i.rows:,} rows written)"
         computed = str(i.attrs.get("precision") or "unknown")
         sizes = (str(i.rows), str(i.dim), i.dtype, computed, human_bytes(i.bytes))
         table.add_row(i.name, i.level, *sizes, i.fingerprint[:12], state, str(i.failures))

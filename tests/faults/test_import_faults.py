@@ -102,7 +102,9 @@ def test_a_killed_import_goes_on_from_the_rows_it_wrote(
 ) -> None:
     store, npz = source
     killed(store, npz, KILLED_AFTER_TWO_CHUNKS)
-    assert not FeatureStore.open(store).info("emb").complete
+    info = FeatureStore.open(store).info("emb")
+    assert not info.complete and info.rows == 2 * CHUNK_ROWS
+    assert f"incomplete ({2 * CHUNK_ROWS} rows written)" in ser("store", "info", store).stdout
     verify = ser("store", "verify", store)
     assert verify.exit_code == 1
     assert "emb: incomplete (import has not finished)" in verify.stdout
