@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import ser.cache.store as store_module
-from ser.cache import FeatureStore, Manifest
+from ser.cache import FeatureStore, Manifest, backend
 from ser.cache.backend import folder_bytes
 from ser.cache.importer import ImportConfig, import_npz
 from ser.cache.receipt_file import read_receipt, receipt_sets
@@ -147,10 +147,14 @@ def test_each_row_is_written_once_straight_into_the_store(
     assert FeatureStore.open(store.path).verify() == []
 
 
+@pytest.mark.parametrize("checksums", [True, False], ids=["checksums", "before-checksums"])
 @pytest.mark.parametrize("suffix", [".zarr", ".h5"])
 def test_rows_that_cannot_be_stored_fail_and_the_rows_after_them_move_up(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, checksums: bool
 ) -> None:
+    """The array, sized for every row counted, is cut to the rows kept: resized, or (HDF5
+    written as before checksums: contiguous) written anew."""
+    monkeypatch.setattr(backend, "CHUNK_CHECKSUMS", checksums)
     monkeypatch.setattr(store_module, "CHUNK_BYTES", 4 * 2 * 2)  # 4 rows of 2 float16
     arrays = {u: np.full((3, 2), i, np.float32) for i, u in enumerate(ids(6))}
     arrays[ids(6)[1]][1, 0] = np.nan
