@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from ser.cache.atomic import atomic_write
+from ser.cache.atomic import atomic_write, writing
 from ser.cache.backend import Backend
 from ser.cache.shards import row_problem, stored_rows
 from ser.cache.verify import little_bytes
@@ -136,7 +136,8 @@ class PlacedRows:
         if not self._fill:
             return
         rows = self._buffer[: self._fill]
-        self._backend.write_blocks(self._name, [(self.written, rows)])
+        with writing(self._backend.path, f"the rows of feature set {self._name!r}"):
+            self._backend.write_blocks(self._name, [(self.written, rows)])
         self._digest.update(little_bytes(rows))
         self.written, self._fill = self.written + len(rows), 0
         self._save()

@@ -1,10 +1,12 @@
 """`ser store import` stopped part-way, on Zarr and HDF5: killed (the rows written are
 kept and the same command goes on from them, never writing them again), interrupted
-(Ctrl-C says the command that goes on), killed after its last row (completed by the same
-command); and a record of its progress that does not fit is no harm."""
+(Ctrl-C says the command that goes on), out of disk (one line; the same command goes
+on), killed after its last row (completed by the same command); and a record of its
+progress that does not fit is no harm."""
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -18,7 +20,7 @@ import ser.cache.store as store_module
 from ser.cache import FeatureStore, Manifest
 from ser.cache.placed import RECORD, PlacedRows
 from ser.synth.manifest import example_columns
-from tests.refused import ser
+from tests.refused import one_line, ser
 
 REPO = Path(__file__).resolve().parents[2]
 IDS = [f"Ses01F_impro01_F{i:03d}" for i in range(40)]
@@ -183,3 +185,31 @@ def test_a_record_that_does_not_fit_the_set_starts_it_anew(
     fs = FeatureStore.open(store)
     np.testing.assert_array_equal(fs.read("emb").data, expected())
     assert fs.verify() == []
+
+
+def test_a_full_disk_stops_an_import_in_one_line_and_the_same_command_goes_on(
+    source: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, npz = source
+    backend = type(FeatureStore.open(store)._backend)
+    write, calls = backend.write_blocks, []
+
+    def full(self: object, name: str, blocks: list) -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write(self, name, blocks)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backend, "write_blocks", full)
+    line = one_line(ser("store", "import", store, npz, *ARGS))
+    assert line.startswith(
+        f"error: the disk is full (No space left on device) writing the rows of feature set "
+        f"'emb' to {store}; free some space and run the same command again: it resumes"
+    )
+    assert FeatureStore.open(store).info("emb").rows == 2 * CHUNK_ROWS
+    monkeypatch.setattr(backend, "write_blocks", write)
+    written = written_rows(monkeypatch)
+    done = ser("store", "import", store, npz, *ARGS)
+    assert done.exit_code == 0, done.output
+    assert sum(written) == rows() - 2 * CHUNK_ROWS
+    np.testing.assert_array_equal(FeatureStore.open(store).read("emb").data, expected())
