@@ -135,13 +135,19 @@ def windowed_plans(
     [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     """
     held = blocks[positions]
-    order = np.unique(held)
-    if rng is not None:
-        order = order[rng.permutation(len(order))]
+    chunks = np.unique(held)  # sorted
+    order = chunks if rng is None else chunks[rng.permutation(len(chunks))]
+    rank = np.empty(len(chunks), dtype=np.int64)
+    rank[np.searchsorted(chunks, order)] = np.arange(len(order))  # each chunk's turn
+    # Each position's window, its positions in index order: one sort, not a scan a window
+    # (which grew with the square of the utterances).
+    windows = rank[np.searchsorted(chunks, held)] // WINDOW_CHUNKS  # [n]
+    by_window = np.argsort(windows, kind="stable")
+    bounds = np.searchsorted(windows[by_window], np.arange(len(order) // WINDOW_CHUNKS + 2))
     plans: list[StepPlan] = []
     carried = np.zeros(0, dtype=np.int64)  # local indices waiting for a full batch
-    for w in range(0, len(order), WINDOW_CHUNKS):
-        window = np.flatnonzero(np.isin(held, order[w : w + WINDOW_CHUNKS]))
+    for i, w in enumerate(range(0, len(order), WINDOW_CHUNKS)):
+        window = by_window[bounds[i] : bounds[i + 1]]
         last = w + WINDOW_CHUNKS >= len(order)
         count = len(carried) + len(window)
         now = count if last else count - count % batch_size
