@@ -10,6 +10,7 @@ however long (`log_console`).
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 import time
@@ -20,12 +21,19 @@ from dataclasses import dataclass, field
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
 )
+from rich.text import Text
+
+from ser.runtime.units import human_bytes
 
 Clock = Callable[[], float]
 
@@ -288,20 +296,78 @@ class EpochLines(_Lines):
         return self.pace.left(self.clock(), epochs) if self.pace else math.nan
 
 
+#: The units a `task_bar` counts: utterances (or any items), or bytes.
+UTTERANCES, BYTES = "utterances", "bytes"
+
+
+def amount_text(done: float, total: float, unit: str) -> str:
+    """How far a pass is: ``4/10 utterances``, ``1.5 GiB/60.0 GiB``."""
+    if unit == BYTES:
+        return f"{human_bytes(done)}/{human_bytes(total)}"
+    return f"{done:,.0f}/{total:,.0f} {unit}"
+
+
+def rate_text(rate: float | None, unit: str) -> str:
+    """A pace: ``12.5 utt/s``, ``85.0 MiB/s``, ``-- utt/s`` (unknown)."""
+    if unit == BYTES:
+        return f"{human_bytes(rate)}/s" if rate else "-- B/s"
+    short = "utt" if unit == UTTERANCES else unit
+    return f"{rate:.1f} {short}/s" if rate else f"-- {short}/s"
+
+
+class RateColumn(ProgressColumn):
+    """The pace over the recent window (rich's own speed estimate, from the first advance
+    on: the set-up before it is not counted)."""
+
+    def __init__(self, unit: str = UTTERANCES) -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        return Text(rate_text(task.finished_speed or task.speed, self.unit), "progress.data.speed")
+
+
+def task_bar(
+    console: Console,
+    enabled: bool = True,
+    unit: str = UTTERANCES,
+    interval: float = INTERVAL,
+    clock: Clock = time.monotonic,
+) -> Progress | CountLines:
+    """A live bar per pass on a terminal (how far, the pace, elapsed, ETA), plain lines
+    at most every `interval` seconds elsewhere (`CountLines`), nothing unless `enabled`
+    (`-q`). Both are used alike: `add_task(description, total=)`, `advance(task, n)`."""
+    live = enabled and on_terminal(console)
+    if enabled and not live:
+        say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
+        return CountLines(say, interval, clock, unit=unit)
+    columns = (RateColumn(unit), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    if unit == BYTES:  # sizes, not counts
+        done = DownloadColumn(binary_units=True)
+        label = TextColumn("[bold]{task.description:<10}")
+        return Progress(label, BarColumn(), done, *columns, console=console, disable=not live)
+    return live_bar(console, live, "[bold]{task.description:<10}", *columns)
+
+
 @dataclass
 class CountLines(_Lines):
-    """`ser extract`'s lines: items done of a total per pass, at most every `interval`
-    seconds, the first advance that moves and the pass's end always; an advance by 0 says
-    nothing. Items done before this run (`add_task(completed=)`) count towards the total
-    but not the rate.
+    """Plain lines of passes over items (`unit`: utterances, or bytes): done of a total
+    per pass, at most every `interval` seconds, the first advance that moves and the
+    pass's end always; an advance by 0 says nothing. The pace and ETA are the steady
+    state's, from the first advance on (before it: opening, loading, a first batch), the
+    first line's from the pass's start. Items done before this run (`add_task(completed=)`)
+    count towards the total but not the rate.
 
-    >>> t = iter([0.0, 4.0])
+    >>> t = iter([0.0, 4.0, 6.0])
     >>> lines = CountLines(print, interval=0, clock=lambda: next(t))
     >>> task = lines.add_task("hubert", total=10)
     >>> lines.advance(task, 4)
     hubert: 4/10 utterances  1.0 utt/s  elapsed 0:04  eta 0:06
+    >>> lines.advance(task, 4)  # 4 in 2 s since the first
+    hubert: 8/10 utterances  2.0 utt/s  elapsed 0:06  eta 0:01
     """
 
+    unit: str = UTTERANCES
     tasks: list[_Count] = field(default_factory=list)
 
     def __enter__(self) -> CountLines:
@@ -321,14 +387,21 @@ class CountLines(_Lines):
         now, count = self.clock(), self.tasks[task]
         first = count.done == count.before
         count.done += advance
+        if first:
+            count.first, count.first_done = now, count.done
         if not self._ready(now, force=first or count.done >= count.total):
             return
-        elapsed, here = now - count.started, count.done - count.before
-        rate = f"{here / elapsed:.1f}" if elapsed > 0 else "--"
-        left = eta(elapsed, here, count.total - count.before)
+        elapsed = now - count.started
+        if first:  # nothing steady yet: the pass so far
+            rate = (count.done - count.before) / elapsed if elapsed > 0 else math.nan
+        else:
+            steady = now - count.first
+            rate = (count.done - count.first_done) / steady if steady > 0 else math.nan
+        left = (count.total - count.done) / rate if rate > 0 else math.nan
         self.say(
-            f"{count.description}: {count.done:,.0f}/{count.total:,.0f} utterances  "
-            f"{rate} utt/s  elapsed {clock_time(elapsed)}  eta {clock_time(left)}"
+            f"{count.description}: {amount_text(count.done, count.total, self.unit)}  "
+            f"{rate_text(rate if math.isfinite(rate) else None, self.unit)}  "
+            f"elapsed {clock_time(elapsed)}  eta {clock_time(left)}"
         )
 
 
@@ -339,3 +412,5 @@ class _Count:
     started: float
     done: float = 0
     before: float = 0  # done before this run (a resume): not timed
+    first: float = math.nan  # clock() at the first advance, where the steady pace starts
+    first_done: float = 0  # done by then

@@ -6,7 +6,7 @@ import doctest
 from collections.abc import Iterator
 
 import ser.runtime.progress
-from ser.runtime.progress import CountLines
+from ser.runtime.progress import BYTES, CountLines
 
 
 def _lines(times: Iterator[float]) -> tuple[CountLines, list[str]]:
@@ -30,8 +30,28 @@ def test_items_done_before_a_resume_count_towards_the_total_but_not_the_rate() -
     lines.advance(task, 32)  # the end of the pass
     assert said == [
         "asr: 68/100 utterances  2.0 utt/s  elapsed 0:04  eta 0:16",
-        "asr: 100/100 utterances  4.0 utt/s  elapsed 0:10  eta 0:00",
-    ]
+        "asr: 100/100 utterances  5.3 utt/s  elapsed 0:10  eta 0:00",
+    ]  # the pace from the first advance on: 32 in 6 s
+
+
+def test_a_slow_first_advance_leaves_the_eta_right() -> None:
+    """Opening a store, loading a model, a first batch: what comes before the first advance
+    and within it is not the pace of the rest."""
+    lines, said = _lines(iter([0.0, 100.0, 131.0]))
+    task = lines.add_task("verify", total=101)
+    lines.advance(task, 1)  # 100 s: 100 times the others
+    lines.advance(task, 31)  # 1 a second since
+    assert said[-1] == "verify: 32/101 utterances  1.0 utt/s  elapsed 2:11  eta 1:09"
+
+
+def test_bytes_are_counted_as_sizes() -> None:
+    said: list[str] = []
+    times = iter([0.0, 1.0, 3.0])
+    lines = CountLines(said.append, interval=0, clock=lambda: next(times), unit=BYTES)
+    task = lines.add_task("verify", total=8 * 2**30)
+    lines.advance(task, 2**30)
+    lines.advance(task, 2**30)
+    assert said[-1] == "verify: 2.0 GiB/8.0 GiB  512.0 MiB/s  elapsed 0:03  eta 0:12"
 
 
 def test_docstring_examples_run() -> None:
