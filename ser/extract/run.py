@@ -145,7 +145,7 @@ def extract_features(
         todo = [p for p in passes if p.pending]
         transcribed = asr is not None and asr.pending
         if printed and (transcribed or any(p.extractor.modality == "audio" for p in todo)):
-            refuse_changed_audio(store, reading.root, begun_before=held)
+            refuse_changed_audio(store, reading.root, held, console)
         if todo or transcribed:
             threads = torch.get_num_threads()
             try:

@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from rich.console import Console
 from rich.progress import (
@@ -296,6 +297,38 @@ class EpochLines(_Lines):
         return self.pace.left(self.clock(), epochs) if self.pace else math.nan
 
 
+class Bar(Protocol):
+    """What a pass shows its progress on: rich's `Progress`, or `CountLines`."""
+
+    def add_task(self, description: str, *, total: float) -> TaskID: ...
+    def advance(self, task: TaskID, advance: float = 1, /) -> None: ...
+
+
+@dataclass
+class Tally:
+    """One pass's task on a `Bar` (None: shown nowhere): `advance` by what was done, and
+    `finish` where the pass skipped some (a set it could not read) to end the bar whole."""
+
+    bar: Bar | None
+    description: str
+    total: float
+    done: float = 0
+    task: TaskID | None = None
+
+    def __post_init__(self) -> None:
+        if self.bar is not None:
+            self.task = self.bar.add_task(self.description, total=self.total)
+
+    def advance(self, amount: float) -> None:
+        self.done += amount
+        if self.bar is not None and self.task is not None:
+            self.bar.advance(self.task, amount)
+
+    def finish(self) -> None:
+        if self.done < self.total:
+            self.advance(self.total - self.done)
+
+
 #: The units a `task_bar` counts: utterances (or any items), or bytes.
 UTTERANCES, BYTES = "utterances", "bytes"
 
@@ -354,15 +387,15 @@ class CountLines(_Lines):
     """Plain lines of passes over items (`unit`: utterances, or bytes): done of a total
     per pass, at most every `interval` seconds, the first advance that moves and the
     pass's end always; an advance by 0 says nothing. The pace and ETA are the steady
-    state's, from the first advance on (before it: opening, loading, a first batch), the
-    first line's from the pass's start. Items done before this run (`add_task(completed=)`)
-    count towards the total but not the rate.
+    state's, from the first advance on (before it and within it: opening, loading, a
+    first batch), so the first line has none. Items done before this run
+    (`add_task(completed=)`) count towards the total but not the rate.
 
     >>> t = iter([0.0, 4.0, 6.0])
     >>> lines = CountLines(print, interval=0, clock=lambda: next(t))
     >>> task = lines.add_task("hubert", total=10)
     >>> lines.advance(task, 4)
-    hubert: 4/10 utterances  1.0 utt/s  elapsed 0:04  eta 0:06
+    hubert: 4/10 utterances  -- utt/s  elapsed 0:04  eta --
     >>> lines.advance(task, 4)  # 4 in 2 s since the first
     hubert: 8/10 utterances  2.0 utt/s  elapsed 0:06  eta 0:01
     """
@@ -391,13 +424,12 @@ class CountLines(_Lines):
             count.first, count.first_done = now, count.done
         if not self._ready(now, force=first or count.done >= count.total):
             return
-        elapsed = now - count.started
-        if first:  # nothing steady yet: the pass so far
-            rate = (count.done - count.before) / elapsed if elapsed > 0 else math.nan
-        else:
-            steady = now - count.first
-            rate = (count.done - count.first_done) / steady if steady > 0 else math.nan
-        left = (count.total - count.done) / rate if rate > 0 else math.nan
+        elapsed, steady = now - count.started, now - count.first
+        # The first advance holds the pass's start (a model loaded, a decoder's first
+        # file): no pace is timed before the second.
+        rate = (count.done - count.first_done) / steady if steady > 0 else math.nan
+        to_go = max(count.total - count.done, 0)
+        left = to_go / rate if rate > 0 else 0.0 if not to_go else math.nan
         self.say(
             f"{count.description}: {amount_text(count.done, count.total, self.unit)}  "
             f"{rate_text(rate if math.isfinite(rate) else None, self.unit)}  "
