@@ -76,15 +76,18 @@ def prints_to_make(store: FeatureStore, repair: bool) -> list[int]:
     return [i for i, p in enumerate(store.manifest.column(AUDIO_PRINT).tolist()) if not p]
 
 
-def add_prints(store: FeatureStore, root: Path, console: Console, repair: bool = False) -> None:
+def add_prints(
+    store: FeatureStore, root: Path, console: Console, repair: bool = False, bar: bool = True
+) -> None:
     """Print the rows `prints_to_make` names and write them into the store's manifest
-    (in one step: a killed run prints them again), saying how many and how long."""
+    (in one step: a killed run prints them again), saying how many and how long (and,
+    with `bar`, how far as it goes)."""
     rows = prints_to_make(store, repair)
     if not rows:
         return
     started = time.perf_counter()
     sources = audio_sources(store.manifest, root)
-    made = _prints([sources[i] for i in rows], console)
+    made = _prints([sources[i] for i in rows], console if bar else None)
     prints = (
         store.manifest.column(AUDIO_PRINT).tolist()
         if AUDIO_PRINT in store.manifest.names
@@ -112,7 +115,7 @@ def refuse_changed_audio(
     held = store.manifest.column(AUDIO_PRINT).tolist()
     rows = [i for i, p in enumerate(held) if p]
     sources = audio_sources(store.manifest, root)
-    now = _prints([sources[i] for i in rows], console)
+    now = _prints([sources[i] for i in rows], console, "audio check")
     ids = store.manifest.utt_ids
     changed = [str(ids[i]) for i, p in zip(rows, now, strict=True) if p and p != held[i]]
     if changed:
@@ -128,14 +131,19 @@ def refuse_changed_audio(
         )
 
 
-def _prints(sources: Sequence[AudioSource | None], console: Console | None = None) -> list[str]:
+def _prints(
+    sources: Sequence[AudioSource | None],
+    console: Console | None = None,
+    label: str = "audio prints",
+) -> list[str]:
     """Each source's print ("" for none), decoded on the process's cores (libsndfile,
     FFmpeg and blake2b let go of Python's lock while they work); shown on `console`
-    (None or quiet: nowhere) as a bar of utterances, as a corpus's audio takes minutes."""
+    (None or quiet: nowhere) as a bar of utterances, `label`, as a corpus's audio takes
+    minutes."""
     workers = max(1, min(8, cpu_budget().cores))
     shown = console is not None and not console.quiet
     with ThreadPoolExecutor(workers) as pool, task_bar(console or Console(), shown) as bar:
-        task = bar.add_task("audio prints", total=len(sources))
+        task = bar.add_task(label, total=len(sources))
         made = []
         for value in pool.map(_print_or_none, sources):
             made.append(value)

@@ -26,7 +26,7 @@ def progress_bar(
 ) -> Progress | CountLines:
     """A rich progress bar, one line per extractor pass; plain lines at most every
     `interval` seconds on a stderr that is no terminal (`task_bar` of utterances)."""
-    return task_bar(console, enabled, UTTERANCES, interval, clock)
+    return task_bar(console, enabled, UTTERANCES, interval, clock, after=0.0)
 
 
 def print_estimate(

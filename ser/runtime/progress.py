@@ -329,6 +329,10 @@ class Tally:
             self.advance(self.total - self.done)
 
 
+#: Seconds into a pass before a log hears of it: a store's own commands' passes over a
+#: small store end sooner and say nothing but their result.
+SHORT = 10.0
+
 #: The units a `task_bar` counts: utterances (or any items), or bytes.
 UTTERANCES, BYTES = "utterances", "bytes"
 
@@ -366,14 +370,17 @@ def task_bar(
     unit: str = UTTERANCES,
     interval: float = INTERVAL,
     clock: Clock = time.monotonic,
+    after: float | None = None,
 ) -> Progress | CountLines:
     """A live bar per pass on a terminal (how far, the pace, elapsed, ETA), plain lines
-    at most every `interval` seconds elsewhere (`CountLines`), nothing unless `enabled`
-    (`-q`). Both are used alike: `add_task(description, total=)`, `advance(task, n)`."""
+    at most every `interval` seconds elsewhere (`CountLines`; none before `after` seconds
+    into a pass, None: `SHORT`), nothing unless `enabled` (`-q`). Both are used alike:
+    `add_task(description, total=)`, `advance(task, n)`."""
+    after = SHORT if after is None else after
     live = enabled and on_terminal(console)
     if enabled and not live:
         say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
-        return CountLines(say, interval, clock, unit=unit)
+        return CountLines(say, interval, clock, unit=unit, after=after)
     columns = (RateColumn(unit), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
     if unit == BYTES:  # sizes, not counts
         done = DownloadColumn(binary_units=True)
@@ -386,7 +393,8 @@ def task_bar(
 class CountLines(_Lines):
     """Plain lines of passes over items (`unit`: utterances, or bytes): done of a total
     per pass, at most every `interval` seconds, the first advance that moves and the
-    pass's end always; an advance by 0 says nothing. The pace and ETA are the steady
+    pass's end always (`after` > 0: none in a pass's first `after` seconds, so a pass that
+    ends sooner says nothing); an advance by 0 says nothing. The pace and ETA are the steady
     state's, from the first advance on (before it and within it: opening, loading, a
     first batch), so the first line has none. Items done before this run
     (`add_task(completed=)`) count towards the total but not the rate.
@@ -401,6 +409,7 @@ class CountLines(_Lines):
     """
 
     unit: str = UTTERANCES
+    after: float = 0.0  # seconds into a pass before its first line (`SHORT`)
     tasks: list[_Count] = field(default_factory=list)
 
     def __enter__(self) -> CountLines:
@@ -422,8 +431,11 @@ class CountLines(_Lines):
         count.done += advance
         if first:
             count.first, count.first_done = now, count.done
-        if not self._ready(now, force=first or count.done >= count.total):
+        if now - count.started < self.after:
+            return  # a short pass says nothing
+        if not self._ready(now, force=not count.said or count.done >= count.total):
             return
+        count.said = True
         elapsed, steady = now - count.started, now - count.first
         # The first advance holds the pass's start (a model loaded, a decoder's first
         # file): no pace is timed before the second.
@@ -446,3 +458,4 @@ class _Count:
     before: float = 0  # done before this run (a resume): not timed
     first: float = math.nan  # clock() at the first advance, where the steady pace starts
     first_done: float = 0  # done by then
+    said: bool = False  # whether a line said it yet

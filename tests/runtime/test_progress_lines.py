@@ -56,3 +56,20 @@ def test_bytes_are_counted_as_sizes() -> None:
 
 def test_docstring_examples_run() -> None:
     assert doctest.testmod(ser.runtime.progress).failed == 0
+
+
+def test_a_pass_shorter_than_after_says_nothing_and_a_longer_one_starts_then() -> None:
+    said: list[str] = []
+    times = iter([0.0, 1.0, 2.0, 10.0, 20.0, 21.0, 32.0])
+    lines = CountLines(said.append, interval=30, clock=lambda: next(times), after=10)
+    short = lines.add_task("verify", total=2)
+    lines.advance(short, 1)
+    lines.advance(short, 1)  # over in 2 s: nothing said
+    long = lines.add_task("rechunk", total=4)  # at 10 s
+    lines.advance(long, 1)  # 10 s into it: its first line
+    lines.advance(long, 1)
+    lines.advance(long, 2)  # its end
+    assert said == [
+        "rechunk: 1/4 utterances  -- utt/s  elapsed 0:10  eta --",
+        "rechunk: 4/4 utterances  0.2 utt/s  elapsed 0:22  eta 0:00",  # 3 in 12 s
+    ]
