@@ -30,7 +30,7 @@ from ser.cache.shards import ShardWriter
 from ser.cache.store_types import Damage, VerifyReport
 from ser.cache.verify import RECORDED, Health, check_feature_set, data_bytes, stale_view
 from ser.errors import StoreError
-from ser.runtime.progress import Bar, Tally
+from ser.runtime.progress import BYTES, Counter, Tally
 
 
 class StoreHealth:
@@ -65,13 +65,13 @@ class StoreHealth:
         NaN/Inf, completeness, failures."""
         return self.verify_report().problems
 
-    def verify_report(self, bar: Bar | None = None) -> VerifyReport:
+    def verify_report(self, bar: Counter | None = None) -> VerifyReport:
         """`verify` with each set's checksum as read and as recorded, its damage, and the
         store's own damaged parts (its metadata, its manifest, transcript sets): a damaged
         part never keeps the others from being checked. `bar`: where the bytes of the
         sets' data read are shown (`ser.runtime.progress.task_bar`), one task."""
         report = VerifyReport(problems=[], checksums={})
-        tally = Tally(bar, "verify", self._scanned_bytes()) if bar is not None else None
+        tally = Tally(bar, "verify", self._scanned_bytes(), BYTES) if bar is not None else None
         unreadable: dict[str, list[DamagedMetadata]] = {}
         for damaged in self._backend.damaged_metadata():
             line = f"{_said(damaged.part)}: {damaged.file} {damaged.reason}"

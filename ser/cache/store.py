@@ -3,11 +3,13 @@
 Writing goes through staging so that any process can contribute and a killed run loses
 nothing: workers commit shards with a `ShardWriter`; ``consolidate`` lays them out in
 manifest order, records their checksum, marks the set complete (last) and only then drops
-the staging folder. Every chunk carries its own checksum (`backend.py`): a read of a
-damaged one is a `StoreError` naming the rows, the utterances and the repair command, and
-`repair` writes re-extracted utterances back over them (`repair.py`). Damaged metadata is
-a `StoreError` naming the set (or the manifest) and the file, which blocks no other set;
-`mend` writes it anew from the store's own copies (`mend.py`).
+the staging folder. A writer that knows every utterance's row count before it starts
+(`ser store import`) writes each row once, straight into place (`place`, `placed.py`).
+Every chunk carries its own checksum (`backend.py`): a read of a damaged one is a
+`StoreError` naming the rows, the utterances and the repair command, and `repair` writes
+re-extracted utterances back over them (`repair.py`). Damaged metadata is a `StoreError`
+naming the set (or the manifest) and the file, which blocks no other set; `mend` writes
+it anew from the store's own copies (`mend.py`).
 
 Example:
     >>> import tempfile
@@ -58,13 +60,14 @@ from ser.cache.formats import backend_for
 from ser.cache.health import StoreHealth
 from ser.cache.lock import store_lock, try_lock, who
 from ser.cache.manifest import Manifest
+from ser.cache.placed import PlacedRows, placed_so_far
 from ser.cache.repair import read_damage
 from ser.cache.store_types import FeatureData, FeatureSetInfo
 from ser.cache.transcripts import TranscriptSets
 from ser.cache.verify import BLOCK_BYTES, RECORDED, little_bytes
 from ser.corpus.registry import store_kind
 from ser.errors import FingerprintMismatch, StoreError, StoreLocked
-from ser.runtime.progress import Bar, Tally
+from ser.runtime.progress import BYTES, Counter, Tally
 from ser.runtime.units import human_bytes
 
 CHUNK_BYTES = 16 * 2**20  # rows per chunk/block: about this many bytes
@@ -246,9 +249,39 @@ class FeatureStore(TranscriptSets, StoreHealth):
         for start, rows_here in shards.blocks(layout, writer, block):
             digest.update(little_bytes(rows_here))
             self._backend.write_blocks(name, [(start, rows_here)])
-        failures = failure_arrays(self.manifest.utt_ids, layout.failures)
-        self._backend.write_arrays(name, {"offsets": layout.offsets, **failures})
-        self._commit_attrs(name, {**attrs, RECORDED: digest.hexdigest(), "complete": True})
+        self._complete_set(name, attrs, layout.offsets, layout.failures, digest.hexdigest())
+
+    def place(self, name: str, counts: np.ndarray) -> PlacedRows:
+        """A writer of incomplete set ``name``'s rows straight into its data array, each
+        row once (`placed.py`): ``counts`` [n_utt] the rows each utterance will have (0:
+        none, a failure); it goes on from where a killed one stopped."""
+        self._require_writable()
+        attrs = self._attrs_of(name)
+        if attrs.get("complete"):
+            raise StoreError(f"{self.path}: feature set {name!r} is complete already")
+        counts = np.asarray(counts, np.int64)
+        if counts.shape != (len(self.manifest),) or (counts < 0).any():
+            raise ValueError(f"counts: one row count per manifest utterance, got {counts.shape}")
+        block = _chunk_rows(int(counts.sum()), attrs["dim"], attrs["dtype"])
+
+        def finish(offsets: np.ndarray, failures: dict[int, str], digest: str) -> None:
+            self._complete_set(name, attrs, offsets, failures, digest)
+
+        return PlacedRows(self._backend, name, attrs, counts, block, self._staging / name, finish)
+
+    def _complete_set(
+        self,
+        name: str,
+        attrs: dict[str, Any],
+        offsets: np.ndarray,
+        failures: Mapping[int, str],
+        digest: str,
+    ) -> None:
+        """A set whose rows are all written made complete: its offsets and failures, the
+        rows' checksum and, last, its attributes; then its staging goes."""
+        table = failure_arrays(self.manifest.utt_ids, failures)
+        self._backend.write_arrays(name, {"offsets": offsets, **table})
+        self._commit_attrs(name, {**attrs, RECORDED: digest, "complete": True})
         self._clear_staging(name)
 
     def read(self, name: str) -> FeatureData:
@@ -291,7 +324,7 @@ class FeatureStore(TranscriptSets, StoreHealth):
         """Rows per chunk of a set's data: the unit a streamed read takes."""
         return self._backend.chunk_rows(name)
 
-    def rechunk(self, name: str, chunk_bytes: int, bar: Bar | None = None) -> tuple[int, int]:
+    def rechunk(self, name: str, chunk_bytes: int, bar: Counter | None = None) -> tuple[int, int]:
         """Write complete set ``name``'s data anew in chunks of about ``chunk_bytes`` (whole
         rows): the same rows, offsets, attributes and fingerprint, checked against the
         checksum recorded with them before the new array replaces the old. The old array
@@ -312,7 +345,7 @@ class FeatureStore(TranscriptSets, StoreHealth):
         after = _chunk_rows(rows, dim, dtype.str, chunk_bytes)
         if after != before and rows:
             step = after * max(1, BLOCK_BYTES // (after * row_bytes))  # whole new chunks
-            tally = Tally(bar, name, rows * row_bytes)
+            tally = Tally(bar, name, rows * row_bytes, BYTES)
             blocks = self._checked_blocks(name, rows, step, attrs.get(RECORDED), tally)
             self._backend.rechunk_data(name, after, blocks)
             tally.finish()
@@ -352,6 +385,8 @@ class FeatureStore(TranscriptSets, StoreHealth):
             n_failed, n_shards = self._backend.array_length(name, "failures_utt_id") or 0, 0
         else:
             rows, n_failed, n_shards = shards.staged_summary(self._staging / name)
+            written, rejected = placed_so_far(self._staging / name)  # an import under way
+            rows, n_failed = rows + written, n_failed + rejected
         described = {k: attrs[k] for k in ("modality", "level", "dim", "dtype", "fingerprint")}
         return FeatureSetInfo(
             name=name,

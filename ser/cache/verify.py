@@ -71,7 +71,10 @@ def check_feature_set(
     ``manifest`` None (damaged): what needs it to be checked is not; `advance` is told
     the bytes of each block of its data read."""
     if not attrs.get("complete"):
-        problem = f"{name}: incomplete (extraction or consolidation has not finished)"
+        stopped = (
+            "import" if attrs.get("extractor") == "imported" else "extraction or consolidation"
+        )
+        problem = f"{name}: incomplete ({stopped} has not finished)"
         return Health([problem], None, None, Damage())
     recorded = attrs.get(RECORDED)
     try:

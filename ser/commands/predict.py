@@ -200,7 +200,7 @@ def predict_command(**o: Any) -> None:  # Any: each option's value, of its own t
         if o["challenge_path"]:
             task_of(run, o["challenge_task"])
 
-    with task_bar(err, not o["quiet"], "inputs") as bar:  # an encoder's inputs done
+    with task_bar(err, not o["quiet"]) as bar:  # an encoder's inputs done
         result = predict(config, message=message, check=refuse, bar=bar)
     if o["as_json"]:
         click.echo(json.dumps(as_json(result)))

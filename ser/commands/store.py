@@ -133,6 +133,8 @@ def _print_info(
     table.add_column("failures", justify="right")
     for i in infos:
         state = "complete" if i.complete else f"incomplete ({i.staged_shards} shards staged)"
+        if not i.complete and not i.staged_shards and i.rows:  # an import stopped part-way
+            state = f"incomplete ({i.rows:,} rows written)"
         computed = str(i.attrs.get("precision") or "unknown")
         sizes = (str(i.rows), str(i.dim), i.dtype, computed, human_bytes(i.bytes))
         table.add_row(i.name, i.level, *sizes, i.fingerprint[:12], state, str(i.failures))
@@ -177,7 +179,7 @@ def verify(ctx: click.Context, path: Path, as_json: bool, quiet: bool) -> None:
     from ser.cache.backend import DamagedMetadata, StoreUnreadable
     from ser.cache.lock import refuse_while_written
     from ser.cache.receipt_file import receipt_path
-    from ser.runtime.progress import BYTES, log_console, task_bar
+    from ser.runtime.progress import log_console, task_bar
 
     refuse_while_written(path.absolute())  # what it would find is the writer's work under way
     try:
@@ -185,7 +187,7 @@ def verify(ctx: click.Context, path: Path, as_json: bool, quiet: bool) -> None:
     except (StoreUnreadable, DamagedMetadata) as error:  # nothing else can be read
         _unopenable(ctx, path, error, as_json)
         return
-    with task_bar(log_console(quiet), not quiet, BYTES) as bar:
+    with task_bar(log_console(quiet), not quiet) as bar:
         report = fs.verify_report(bar)
     repairs = _repairs(fs, report) if not report.healthy else {}
     remakes = _remakes(fs, report)
@@ -355,7 +357,7 @@ def rechunk(path: Path, name: str, chunk_size: str, quiet: bool) -> None:
     import numpy as np
 
     from ser.cache import FeatureStore
-    from ser.runtime.progress import BYTES, log_console, task_bar
+    from ser.runtime.progress import log_console, task_bar
     from ser.runtime.units import parse_size
 
     try:
@@ -363,7 +365,7 @@ def rechunk(path: Path, name: str, chunk_size: str, quiet: bool) -> None:
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--chunk-size") from None
     fs = FeatureStore.open(path, mode="a")
-    with fs.lock(), task_bar(log_console(quiet), not quiet, BYTES) as bar:
+    with fs.lock(), task_bar(log_console(quiet), not quiet) as bar:
         before, after = fs.rechunk(name, size, bar)
     described = fs.info(name)
     row_bytes = described.dim * np.dtype(described.dtype).itemsize
@@ -445,15 +447,39 @@ def init(
     help="Replace a set of that name: from other data, or from the same file again (what "
     "mends a damaged imported set).",
 )
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_context
 def import_(
-    path: Path, npz: Path, name: str, modality: str, level: str, dtype: str | None, overwrite: bool
+    ctx: click.Context,
+    path: Path,
+    npz: Path,
+    name: str,
+    modality: str,
+    level: str,
+    dtype: str | None,
+    overwrite: bool,
+    quiet: bool,
 ) -> None:
-    """Add features computed elsewhere from NPZ (utterance id -> array) to the store."""
+    """Add features computed elsewhere from NPZ (utterance id -> array) to the store.
+
+    Each row is written once, straight into the store, and the store's receipt is written
+    beside it. An import stopped part-way (Ctrl-C, a kill, a full disk) keeps the rows it
+    wrote: the same command goes on from them.
+    """
     from ser.cache import FeatureStore
     from ser.cache.importer import ImportConfig, import_npz
+    from ser.commands.options import command_line, interrupted
+    from ser.extract.progress import progress_bar
+    from ser.runtime.progress import log_console
 
     config = ImportConfig(name, modality, level, dtype, overwrite)
-    result = import_npz(FeatureStore.open(path, mode="a"), npz, config)
+    store = FeatureStore.open(path, mode="a")
+    try:
+        with progress_bar(log_console(quiet), enabled=not quiet) as bar:
+            result = import_npz(store, npz, config, bar)
+    except KeyboardInterrupt:
+        again = command_line(ctx, leave_out=("overwrite",))
+        interrupted(f"interrupted: the rows imported so far are kept; `{again}` goes on from them")
     if result.already:
         click.echo(f"{name}: {npz.name} was imported already (same file); nothing to do")
         return

@@ -14,8 +14,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 
-from ser.runtime.progress import INTERVAL, UTTERANCES, Clock, CountLines, task_bar
+from ser.runtime.progress import INTERVAL, Clock, CountLines, RateColumn, task_bar
 from ser.runtime.units import human_bytes
+
+__all__ = ["RateColumn", "print_estimate", "progress_bar"]  # RateColumn: where it was
 
 
 def progress_bar(
@@ -26,7 +28,7 @@ def progress_bar(
 ) -> Progress | CountLines:
     """A rich progress bar, one line per extractor pass; plain lines at most every
     `interval` seconds on a stderr that is no terminal (`task_bar` of utterances)."""
-    return task_bar(console, enabled, UTTERANCES, interval, clock, after=0.0)
+    return task_bar(console, enabled, interval, clock, after=0.0)
 
 
 def print_estimate(

@@ -41,7 +41,7 @@ from ser.extract.remake import (
 )
 from ser.extract.run import extract_features
 from ser.extract.store_setup import manifests
-from ser.runtime.progress import BYTES, log_console, task_bar
+from ser.runtime.progress import log_console, task_bar
 
 
 @dataclass
@@ -227,7 +227,7 @@ def _extract_again(
 
 def _verified(store: FeatureStore, console: Console) -> VerifyReport:
     """`store`'s verify report, its bytes read shown on `console` (quiet: nothing)."""
-    with task_bar(console, not console.quiet, BYTES) as bar:
+    with task_bar(console, not console.quiet) as bar:
         return store.verify_report(bar)
 
 

@@ -35,7 +35,7 @@ from ser.predict.scoring import (
 )
 from ser.predict.segments import Segmenter, groups, parse_segment, segment_items
 from ser.runtime.device import pick_device
-from ser.runtime.progress import Bar, Tally
+from ser.runtime.progress import Counter, Tally
 from ser.train.checkpoint import Checkpoint
 
 # The names this module gave before its parts moved (tests and scripts import them here).
@@ -60,7 +60,7 @@ def predict(
     message: Callable[[str], None] = lambda _: None,
     check: Callable[[PredictResult], None] | None = None,
     opened: Predictor | None = None,
-    bar: Bar | None = None,
+    bar: Counter | None = None,
 ) -> PredictResult:
     """The run's predictions of the inputs; `check` sees what the run predicts (a result
     without predictions) before anything is decoded, to refuse what asks the run for what
@@ -86,7 +86,7 @@ def predict(
     size, seconds = (SEGMENTS_AT_ONCE, SECONDS_AT_ONCE) if windows else (len(items), math.inf)
     predictions: list[Prediction] = []
     damaged: set[Path] = set()  # recordings whose audio stopped decoding
-    tally = Tally(bar, "predict", len(items) * passes(model)) if bar is not None else None
+    tally = Tally(bar, "predict", len(items) * passes(model), "inputs") if bar is not None else None
     advance = tally.advance if tally is not None else None
     for group in groups(items, max(size, 1), seconds):
         chunk = [item for item in group if item.path not in damaged]

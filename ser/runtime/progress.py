@@ -22,7 +22,6 @@ from typing import Protocol
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
@@ -40,6 +39,9 @@ Clock = Callable[[], float]
 
 #: Seconds between two plain progress lines, at most one line per interval.
 INTERVAL = 30.0
+
+#: What a count counts unless a task says otherwise.
+UTTERANCES = "utterances"
 
 
 def live_bar(
@@ -297,27 +299,33 @@ class EpochLines(_Lines):
         return self.pace.left(self.clock(), epochs) if self.pace else math.nan
 
 
-class Bar(Protocol):
-    """What a pass shows its progress on: rich's `Progress`, or `CountLines`."""
+class Counter(Protocol):
+    """What a long step counts its work on: rich's `Progress` (a live bar) or `CountLines`
+    (plain lines), as `task_bar` (or `ser.extract.progress.progress_bar`) gives one; a
+    task's `unit` is what it counts (`UTTERANCES`, `BYTES`, or any noun)."""
 
-    def add_task(self, description: str, *, total: float) -> TaskID: ...
-    def advance(self, task: TaskID, advance: float = 1, /) -> None: ...
+    def add_task(
+        self, description: str, *, total: float, completed: int = 0, unit: str = ...
+    ) -> TaskID: ...
+
+    def advance(self, task: TaskID, advance: float = 1) -> None: ...
 
 
 @dataclass
 class Tally:
-    """One pass's task on a `Bar` (None: shown nowhere): `advance` by what was done, and
-    `finish` where the pass skipped some (a set it could not read) to end the bar whole."""
+    """One pass's task on a `Counter` (None: shown nowhere): `advance` by what was done,
+    and `finish` where the pass skipped some (a set it could not read) to end it whole."""
 
-    bar: Bar | None
+    bar: Counter | None
     description: str
     total: float
+    unit: str = UTTERANCES
     done: float = 0
     task: TaskID | None = None
 
     def __post_init__(self) -> None:
         if self.bar is not None:
-            self.task = self.bar.add_task(self.description, total=self.total)
+            self.task = self.bar.add_task(self.description, total=self.total, unit=self.unit)
 
     def advance(self, amount: float) -> None:
         self.done += amount
@@ -333,8 +341,8 @@ class Tally:
 #: small store end sooner and say nothing but their result.
 SHORT = 10.0
 
-#: The units a `task_bar` counts: utterances (or any items), or bytes.
-UTTERANCES, BYTES = "utterances", "bytes"
+#: A task counting bytes, shown as sizes (KiB, MiB, GiB) and a size a second.
+BYTES = "bytes"
 
 
 def amount_text(done: float, total: float, unit: str) -> str:
@@ -344,30 +352,38 @@ def amount_text(done: float, total: float, unit: str) -> str:
     return f"{done:,.0f}/{total:,.0f} {unit}"
 
 
+def rate_unit(unit: str) -> str:
+    """`unit` as a rate gives it: utterances as "utt", anything else as it is."""
+    return "utt" if unit == UTTERANCES else unit
+
+
 def rate_text(rate: float | None, unit: str) -> str:
     """A pace: ``12.5 utt/s``, ``85.0 MiB/s``, ``-- utt/s`` (unknown)."""
     if unit == BYTES:
         return f"{human_bytes(rate)}/s" if rate else "-- B/s"
-    short = "utt" if unit == UTTERANCES else unit
-    return f"{rate:.1f} {short}/s" if rate else f"-- {short}/s"
+    return f"{rate:.1f} {rate_unit(unit)}/s" if rate else f"-- {rate_unit(unit)}/s"
+
+
+class AmountColumn(ProgressColumn):
+    """How far a task is, in its `unit` (a rich task field)."""
+
+    def render(self, task: Task) -> Text:
+        unit = task.fields.get("unit", UTTERANCES)
+        return Text(amount_text(task.completed, task.total or 0, unit), "progress.download")
 
 
 class RateColumn(ProgressColumn):
-    """The pace over the recent window (rich's own speed estimate, from the first advance
-    on: the set-up before it is not counted)."""
-
-    def __init__(self, unit: str = UTTERANCES) -> None:
-        super().__init__()
-        self.unit = unit
+    """The pace over the recent window in the task's `unit` (rich's own speed estimate,
+    from the first advance on: the set-up before it is not counted)."""
 
     def render(self, task: Task) -> Text:
-        return Text(rate_text(task.finished_speed or task.speed, self.unit), "progress.data.speed")
+        unit = task.fields.get("unit", UTTERANCES)
+        return Text(rate_text(task.finished_speed or task.speed, unit), "progress.data.speed")
 
 
 def task_bar(
     console: Console,
     enabled: bool = True,
-    unit: str = UTTERANCES,
     interval: float = INTERVAL,
     clock: Clock = time.monotonic,
     after: float | None = None,
@@ -375,28 +391,27 @@ def task_bar(
     """A live bar per pass on a terminal (how far, the pace, elapsed, ETA), plain lines
     at most every `interval` seconds elsewhere (`CountLines`; none before `after` seconds
     into a pass, None: `SHORT`), nothing unless `enabled` (`-q`). Both are used alike:
-    `add_task(description, total=)`, `advance(task, n)`."""
+    `add_task(description, total=, unit=)`, `advance(task, n)`."""
     after = SHORT if after is None else after
     live = enabled and on_terminal(console)
     if enabled and not live:
         say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
-        return CountLines(say, interval, clock, unit=unit, after=after)
-    columns = (RateColumn(unit), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
-    if unit == BYTES:  # sizes, not counts
-        done = DownloadColumn(binary_units=True)
-        label = TextColumn("[bold]{task.description:<10}")
-        return Progress(label, BarColumn(), done, *columns, console=console, disable=not live)
-    return live_bar(console, live, "[bold]{task.description:<10}", *columns)
+        return CountLines(say, interval, clock, after=after)
+    columns = (RateColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    label = TextColumn("[bold]{task.description:<10}")
+    return Progress(
+        label, BarColumn(), AmountColumn(), *columns, console=console, disable=not live
+    )
 
 
 @dataclass
 class CountLines(_Lines):
-    """Plain lines of passes over items (`unit`: utterances, or bytes): done of a total
-    per pass, at most every `interval` seconds, the first advance that moves and the
-    pass's end always (`after` > 0: none in a pass's first `after` seconds, so a pass that
-    ends sooner says nothing); an advance by 0 says nothing. The pace and ETA are the steady
-    state's, from the first advance on (before it and within it: opening, loading, a
-    first batch), so the first line has none. Items done before this run
+    """Plain lines of passes over items (each task's `unit`: utterances, bytes, ...): done
+    of a total per pass, at most every `interval` seconds, the first advance that moves
+    and the pass's end always (`after` > 0: none in a pass's first `after` seconds, so a
+    pass that ends sooner says nothing); an advance by 0 says nothing. The pace and ETA
+    are the steady state's, from the first advance on (before it and within it: opening,
+    loading, a first batch), so the first line has none. Items done before this run
     (`add_task(completed=)`) count towards the total but not the rate.
 
     >>> t = iter([0.0, 4.0, 6.0])
@@ -408,7 +423,6 @@ class CountLines(_Lines):
     hubert: 8/10 utterances  2.0 utt/s  elapsed 0:06  eta 0:01
     """
 
-    unit: str = UTTERANCES
     after: float = 0.0  # seconds into a pass before its first line (`SHORT`)
     tasks: list[_Count] = field(default_factory=list)
 
@@ -418,9 +432,13 @@ class CountLines(_Lines):
     def __exit__(self, *exc: object) -> None:
         return None
 
-    # The two methods of rich's Progress the runner calls, with its signatures.
-    def add_task(self, description: str, total: float, completed: float = 0) -> TaskID:
-        self.tasks.append(_Count(description, total, self.clock(), completed, completed))
+    # The two methods of rich's Progress the runner calls, with its signatures; `unit`
+    # (one of rich's task fields): what is counted, "utterances" unless said.
+    def add_task(
+        self, description: str, total: float, completed: float = 0, unit: str = UTTERANCES
+    ) -> TaskID:
+        count = _Count(description, total, self.clock(), completed, completed, unit)
+        self.tasks.append(count)
         return TaskID(len(self.tasks) - 1)
 
     def advance(self, task: TaskID, advance: float = 1) -> None:
@@ -443,8 +461,8 @@ class CountLines(_Lines):
         to_go = max(count.total - count.done, 0)
         left = to_go / rate if rate > 0 else 0.0 if not to_go else math.nan
         self.say(
-            f"{count.description}: {amount_text(count.done, count.total, self.unit)}  "
-            f"{rate_text(rate if math.isfinite(rate) else None, self.unit)}  "
+            f"{count.description}: {amount_text(count.done, count.total, count.unit)}  "
+            f"{rate_text(rate if math.isfinite(rate) else None, count.unit)}  "
             f"elapsed {clock_time(elapsed)}  eta {clock_time(left)}"
         )
 
@@ -456,6 +474,7 @@ class _Count:
     started: float
     done: float = 0
     before: float = 0  # done before this run (a resume): not timed
+    unit: str = UTTERANCES
     first: float = math.nan  # clock() at the first advance, where the steady pace starts
     first_done: float = 0  # done by then
     said: bool = False  # whether a line said it yet

@@ -47,8 +47,8 @@ def test_a_slow_first_advance_leaves_the_eta_right() -> None:
 def test_bytes_are_counted_as_sizes() -> None:
     said: list[str] = []
     times = iter([0.0, 1.0, 3.0])
-    lines = CountLines(said.append, interval=0, clock=lambda: next(times), unit=BYTES)
-    task = lines.add_task("verify", total=8 * 2**30)
+    lines = CountLines(said.append, interval=0, clock=lambda: next(times))
+    task = lines.add_task("verify", total=8 * 2**30, unit=BYTES)
     lines.advance(task, 2**30)
     lines.advance(task, 2**30)
     assert said[-1] == "verify: 2.0 GiB/8.0 GiB  512.0 MiB/s  elapsed 0:03  eta 0:12"
@@ -73,3 +73,12 @@ def test_a_pass_shorter_than_after_says_nothing_and_a_longer_one_starts_then() -
         "rechunk: 1/4 utterances  -- utt/s  elapsed 0:10  eta --",
         "rechunk: 4/4 utterances  0.2 utt/s  elapsed 0:22  eta 0:00",  # 3 in 12 s
     ]
+
+
+def test_a_task_counts_its_own_unit() -> None:
+    """`ser store import` counts its file's checksum pass in MiB."""
+    lines, said = _lines(iter([0.0, 2.0, 4.0]))
+    task = lines.add_task("emb.npz sha256", total=64, unit="MiB")
+    lines.advance(task, 32)
+    lines.advance(task, 32)  # 32 in 2 s since the first
+    assert said[-1] == "emb.npz sha256: 64/64 MiB  16.0 MiB/s  elapsed 0:04  eta 0:00"
