@@ -399,9 +399,7 @@ def task_bar(
         return CountLines(say, interval, clock, after=after)
     columns = (RateColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
     label = TextColumn("[bold]{task.description:<10}")
-    return Progress(
-        label, BarColumn(), AmountColumn(), *columns, console=console, disable=not live
-    )
+    return Progress(label, BarColumn(), AmountColumn(), *columns, console=console, disable=not live)
 
 
 @dataclass

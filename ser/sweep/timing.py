@@ -23,7 +23,6 @@ from ser.errors import SerError
 from ser.runtime.progress import Clock, Pace
 from ser.sweep.cells import ResolvedCell
 from ser.track.progress import Progress
-from ser.train.plan import filled
 
 #: Steady training steps a probe times before it stops, and the seconds it times them
 #: for at most (a slow model's steps are timed for as long, however few).
@@ -115,4 +114,4 @@ def time_cell(cell: ResolvedCell, passes: int = 1, clock: Clock = time.monotonic
             pass
         except SerError as error:
             return str(error)
-    return watch.timed(filled(cell.settings.epochs), passes)
+    return watch.timed(cell.settings.epochs, passes)
