@@ -67,6 +67,7 @@ from ser.cache.transcripts import TranscriptSets
 from ser.cache.verify import BLOCK_BYTES, RECORDED, little_bytes
 from ser.corpus.registry import store_kind
 from ser.errors import FingerprintMismatch, StoreError, StoreLocked
+from ser.runtime.progress import BYTES, Counter, Tally
 from ser.runtime.units import human_bytes
 
 CHUNK_BYTES = 16 * 2**20  # rows per chunk/block: about this many bytes
@@ -323,11 +324,12 @@ class FeatureStore(TranscriptSets, StoreHealth):
         """Rows per chunk of a set's data: the unit a streamed read takes."""
         return self._backend.chunk_rows(name)
 
-    def rechunk(self, name: str, chunk_bytes: int) -> tuple[int, int]:
+    def rechunk(self, name: str, chunk_bytes: int, bar: Counter | None = None) -> tuple[int, int]:
         """Write complete set ``name``'s data anew in chunks of about ``chunk_bytes`` (whole
         rows): the same rows, offsets, attributes and fingerprint, checked against the
         checksum recorded with them before the new array replaces the old. The old array
-        stands until the new one is whole. (rows per chunk before, after)."""
+        stands until the new one is whole. (rows per chunk before, after). `bar`: where
+        the bytes copied are shown (`ser.runtime.progress.task_bar`)."""
         self._require_writable()
         attrs = self._complete_attrs(name)
         layout = self._backend.data_layout(name)
@@ -343,20 +345,24 @@ class FeatureStore(TranscriptSets, StoreHealth):
         after = _chunk_rows(rows, dim, dtype.str, chunk_bytes)
         if after != before and rows:
             step = after * max(1, BLOCK_BYTES // (after * row_bytes))  # whole new chunks
-            blocks = self._checked_blocks(name, rows, step, attrs.get(RECORDED))
+            tally = Tally(bar, name, rows * row_bytes, BYTES)
+            blocks = self._checked_blocks(name, rows, step, attrs.get(RECORDED), tally)
             self._backend.rechunk_data(name, after, blocks)
+            tally.finish()
         return before, after
 
     def _checked_blocks(
-        self, name: str, rows: int, step: int, recorded: str | None
+        self, name: str, rows: int, step: int, recorded: str | None, tally: Tally
     ) -> Iterator[tuple[int, np.ndarray]]:
-        """The set's rows in blocks of ``step``; StoreError after the last when they are
-        not the rows whose checksum was recorded (nothing is swapped in then)."""
+        """The set's rows in blocks of ``step`` (`tally` told each one's bytes once the
+        block before is written); StoreError after the last when they are not the rows
+        whose checksum was recorded (nothing is swapped in then)."""
         digest = hashlib.sha256()
         for start in range(0, rows, step):
             block = self.read_rows(name, start, min(start + step, rows))
             digest.update(little_bytes(block))
             yield start, block
+            tally.advance(block.nbytes)
         if recorded is not None and digest.hexdigest() != recorded:
             raise StoreError(
                 f"{self.path}: feature set {name!r}: its rows differ from their recorded "

@@ -127,7 +127,7 @@ def extract_features(
     with store.lock(), writing(store.path, "the store's sets"):
         mended = mend_store(store, reading) if config.repair else []
         printed = AUDIO_PRINT in store.manifest.names
-        add_prints(store, reading.root, console, config.repair)  # where it has none yet
+        add_prints(store, reading.root, console, config.repair, config.progress)  # if none
         asr = None
         if config.text_source == "asr":
             asr = declare_asr(store, config)
@@ -145,7 +145,7 @@ def extract_features(
         todo = [p for p in passes if p.pending]
         transcribed = asr is not None and asr.pending
         if printed and (transcribed or any(p.extractor.modality == "audio" for p in todo)):
-            refuse_changed_audio(store, reading.root, begun_before=held)
+            refuse_changed_audio(store, reading.root, held, console if config.progress else None)
         if todo or transcribed:
             threads = torch.get_num_threads()
             try:

@@ -52,5 +52,5 @@ def test_the_live_bar_shows_a_task_s_unit_in_its_rate() -> None:
     bytes_task = bar.add_task("sha256", total=8, unit="MiB")
     utterances = bar.add_task("emb", total=8)
     column = RateColumn()
-    assert column.render(bar.tasks[bytes_task]).plain == "   -- MiB/s"
-    assert column.render(bar.tasks[utterances]).plain == "   -- utt/s"
+    assert column.render(bar.tasks[bytes_task]).plain == "-- MiB/s"
+    assert column.render(bar.tasks[utterances]).plain == "-- utt/s"
