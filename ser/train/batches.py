@@ -33,7 +33,7 @@ from ser.models.batch import Batch, InputSpec, Unit
 from ser.train.augment import Augment, Draws, apply, balanced_draw, epoch_draws
 from ser.train.data import FeatureTable, TrainData, ZScore
 from ser.train.gather import gather
-from ser.train.placement import WINDOW_CHUNKS
+from ser.train.placement import WINDOW_BLOCKS
 
 # Sequence views up to this many rows are padded to their longest utterance's bucket
 # (`padded_length`): text (MPNet, BERT tokens: IEMOCAP's longest ~120) costs little
@@ -119,7 +119,7 @@ def windowed_plans(
 ) -> list[StepPlan]:
     """`utterance_plans` a window at a time: `blocks` [N] is each position's store chunk
     (a streamed input's), the chunks of `positions` are taken in store order (with `rng`,
-    for training: in a new random order each epoch), `WINDOW_CHUNKS` of them a window,
+    for training: in a new random order each epoch), `WINDOW_BLOCKS` of them a window,
     and each window's utterances bucketed and shuffled as `utterance_plans` does. The
     windows hold a fixed count of chunks: the same seed gives the same batches whatever
     the budget, the machine or the reader threads. Every batch but the last is full: a
@@ -140,9 +140,9 @@ def windowed_plans(
         order = order[rng.permutation(len(order))]
     plans: list[StepPlan] = []
     carried = np.zeros(0, dtype=np.int64)  # local indices waiting for a full batch
-    for w in range(0, len(order), WINDOW_CHUNKS):
-        window = np.flatnonzero(np.isin(held, order[w : w + WINDOW_CHUNKS]))
-        last = w + WINDOW_CHUNKS >= len(order)
+    for w in range(0, len(order), WINDOW_BLOCKS):
+        window = np.flatnonzero(np.isin(held, order[w : w + WINDOW_BLOCKS]))
+        last = w + WINDOW_BLOCKS >= len(order)
         count = len(carried) + len(window)
         now = count if last else count - count % batch_size
         if now < len(carried):  # too few for a batch yet: all wait
