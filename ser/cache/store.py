@@ -72,7 +72,7 @@ CHUNK_BYTES = 16 * 2**20  # a chunk of a large set: about this many bytes
 #: was) could only be read whole.
 STREAM_CHUNKS = 64
 #: Reading a chunk costs about 0.45 ms besides its bytes (its file opened, its checksum):
-#: a 16 MiB set read in 32 KiB chunks took 0.26 s of CPU, in 256 KiB ones 0.04 s, in 512
+#: a 16 MiB set read in 32 KiB chunks took 0.26 s of CPU, in 128 KiB ones 0.07 s, in 512
 #: KiB ones 0.02 s. No set is written in chunks under this ...
 MIN_CHUNK_BYTES = 256 * 2**10
 #: ... and `ser store rechunk` warns under this (a streamed step then reads for seconds).
