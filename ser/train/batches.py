@@ -7,8 +7,8 @@ put long dialogs together and, with its summed loss, weigh those batches more). 
 holds only its side's utterances, so no test utterance is seen. `Batches` gathers a plan's
 rows on the device (`gather`). Where an input streams from the store
 (`ser.train.placement`), a side's utterances are planned window by window
-(`windowed_plans`: a block shuffle over the store's chunks), so that a step reads a few
-chunks, the next step's read ahead while it trains.
+(`windowed_plans`: a block shuffle over the set's blocks, its chunks as first written),
+so that a step reads a few chunks, the next step's read ahead while it trains.
 
 `StackedSides` stacks K members' sides of their own shapes into one [K, ...] batch a
 step: member k's tensors fill the front of each axis; the rest is padding: zeros, masks
@@ -117,11 +117,11 @@ def windowed_plans(
     rng: np.random.Generator | None,
     blocks: np.ndarray,
 ) -> list[StepPlan]:
-    """`utterance_plans` a window at a time: `blocks` [N] is each position's store chunk
-    (a streamed input's), the chunks of `positions` are taken in store order (with `rng`,
+    """`utterance_plans` a window at a time: `blocks` [N] is each position's block (a
+    streamed input's), the blocks of `positions` are taken in store order (with `rng`,
     for training: in a new random order each epoch), `WINDOW_BLOCKS` of them a window,
     and each window's utterances bucketed and shuffled as `utterance_plans` does. The
-    windows hold a fixed count of chunks: the same seed gives the same batches whatever
+    windows hold a fixed count of blocks: the same seed gives the same batches whatever
     the budget, the machine or the reader threads. Every batch but the last is full: a
     window's utterances that do not fill one wait for the next window's (those carried
     are batched first), so that a side takes ceil(N / batch) steps whatever its seed, as
@@ -274,7 +274,7 @@ class Batches:
             for s in self.specs
             if s.gathered == "sequence"
         }
-        # A streamed input's chunks (the one of most rows): the windows its plans take.
+        # A streamed input's blocks (the one of most rows): the windows its plans take.
         streams = streams_of(data, self.specs)
         widest = max(streams, key=lambda t: int(t.lengths_np.sum()), default=None)
         self._blocks = None if widest is None else widest.blocks()
