@@ -34,7 +34,7 @@ from ser.runtime.progress import (
     val_text,
 )
 from ser.track.progress import Heartbeat, fold_label, seconds_said
-from ser.train.options import MODEL, RUN, Option, train_config, train_options
+from ser.train.option_table import MODEL, RUN, Option, train_config, train_options
 from ser.train.recipe import Progress, json_summary, train
 
 REDRAW_SECONDS = 0.25  # the live progress bar's redraw interval, at most

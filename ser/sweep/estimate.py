@@ -31,7 +31,7 @@ from ser.runs.record import RunRecord
 from ser.runtime.execution import Execution
 from ser.sweep.cells import ResolvedCell, record_of, unique
 from ser.train.features import resolve_features
-from ser.train.plan import device_of, filled, seeds_of
+from ser.train.plan import device_of, seeds_of
 from ser.train.prepare import open_inputs
 
 # A cell's time with one thread against `ser train`'s default on the 2-core CPU the
@@ -78,7 +78,7 @@ def estimate(
     settings = cell.settings
     key = (cell.task_key, cell.inputs)  # the task key names the store
     if key not in cache:
-        n_classes = len(store.corpus.label_set(filled(settings.classes)).classes)
+        n_classes = len(store.corpus.label_set(settings.classes).classes)
         model = build_model(cell.config.model, list(cell.inputs), n_classes=n_classes, seed=0)
         passes = 2 if model.stages() else 1  # branches alone first, then the whole model
         tuned = _tuned_parameters(cell.config.finetune, store)
@@ -86,7 +86,7 @@ def estimate(
     params, passes = cache[key]
     sequence = any(s.view == "sequence" for s in cell.inputs)
     rows, values = _size(store, cell.features, sequence)
-    epochs = filled(settings.epochs)
+    epochs = settings.epochs
     flops = 6.0 * params * rows * epochs * cell.members * passes
     read = float(values) * epochs * cell.members * passes
     if test is not None:  # a forward pass (a third of a step's FLOPs) over the test store

@@ -30,7 +30,7 @@ from ser.models.batch import Batch, InputSpec, Unit
 from ser.models.config import option, specs
 from ser.models.nn.blocks import MLP
 from ser.train.checkpoint import load_run_checkpoints
-from ser.train.options import train_config
+from ser.train.option_table import train_config
 from ser.train.recipe import train
 from tests.train.spies import Groups
 
