@@ -323,6 +323,16 @@ def input_bytes(store: FeatureStore, feature: ResolvedFeature) -> int:
     return total
 
 
+def chunk_bytes(store: FeatureStore, feature: ResolvedFeature) -> int:
+    """The bytes of one chunk of the input's set, the unit a streamed read takes (a
+    layered input's: a chunk of each layer set, read by the same rows)."""
+    total = 0
+    for name in feature.stored:
+        info = store.info(name)
+        total += store.chunk_rows(name) * int(info.dim) * np.dtype(str(info.dtype)).itemsize
+    return total
+
+
 def least_cache(store: FeatureStore, feature: ResolvedFeature) -> int:
     """The bytes a streamed input's chunk cache holds at least: the chunks of a window of
     `WINDOW_BLOCKS` blocks, of the next window and one an utterance spills into, never
