@@ -63,8 +63,8 @@ class ShardWriter:
             index = self._checked_index(index)
             if index in failed:
                 raise StoreError(f"utterance {index} is both written and failed in one shard")
-            array = self._as_rows(index, values)
-            problem = _problem(array, self.dtype)
+            array = stored_rows(index, values, self.dim, self.dtype, self.level)
+            problem = row_problem(array, self.dtype)
             if problem:
                 failed[index] = problem
             else:
@@ -144,18 +144,19 @@ class ShardWriter:
             )
         return int(index)
 
-    def _as_rows(self, index: int, values: np.ndarray) -> np.ndarray:
-        array = np.asarray(values)
-        if array.ndim == 1 and self.level == "utterance":
-            array = array.reshape(1, -1)
-        if array.ndim != 2 or array.shape[1] != self.dim:
-            raise StoreError(
-                f"utterance {index}: expected [rows, {self.dim}] features, got {array.shape}"
-            )
-        if self.level == "utterance" and len(array) > 1:
-            raise StoreError(f"utterance {index}: utterance-level features need one row")
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just after
-            return np.ascontiguousarray(array, dtype=self.dtype)
+
+def stored_rows(index: int, values: np.ndarray, dim: int, dtype: str, level: str) -> np.ndarray:
+    """Utterance `index`'s rows as a set stores them: ``[n_rows, dim]`` (a ``[dim]`` vector at
+    utterance level is one row) in `dtype`; StoreError for any other shape."""
+    array = np.asarray(values)
+    if array.ndim == 1 and level == "utterance":
+        array = array.reshape(1, -1)
+    if array.ndim != 2 or array.shape[1] != dim:
+        raise StoreError(f"utterance {index}: expected [rows, {dim}] features, got {array.shape}")
+    if level == "utterance" and len(array) > 1:
+        raise StoreError(f"utterance {index}: utterance-level features need one row")
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just after
+        return np.ascontiguousarray(array, dtype=dtype)
 
 
 def _save_rows(file: BinaryIO, parts: list[np.ndarray], dim: int, dtype: str) -> None:
@@ -173,7 +174,8 @@ def _save_rows(file: BinaryIO, parts: list[np.ndarray], dim: int, dtype: str) ->
         file.write(part.data)
 
 
-def _problem(array: np.ndarray, dtype: str) -> str:
+def row_problem(array: np.ndarray, dtype: str) -> str:
+    """Why rows cast to `dtype` cannot be stored ("" when they can): none, or not finite."""
     if len(array) == 0:
         return "no output (0 rows)"
     if not np.isfinite(array).all():

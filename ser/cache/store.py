@@ -3,11 +3,13 @@
 Writing goes through staging so that any process can contribute and a killed run loses
 nothing: workers commit shards with a `ShardWriter`; ``consolidate`` lays them out in
 manifest order, records their checksum, marks the set complete (last) and only then drops
-the staging folder. Every chunk carries its own checksum (`backend.py`): a read of a
-damaged one is a `StoreError` naming the rows, the utterances and the repair command, and
-`repair` writes re-extracted utterances back over them (`repair.py`). Damaged metadata is
-a `StoreError` naming the set (or the manifest) and the file, which blocks no other set;
-`mend` writes it anew from the store's own copies (`mend.py`).
+the staging folder. A writer that knows every utterance's row count before it starts
+(`ser store import`) writes each row once, straight into place (`place`, `placed.py`).
+Every chunk carries its own checksum (`backend.py`): a read of a damaged one is a
+`StoreError` naming the rows, the utterances and the repair command, and `repair` writes
+re-extracted utterances back over them (`repair.py`). Damaged metadata is a `StoreError`
+naming the set (or the manifest) and the file, which blocks no other set; `mend` writes
+it anew from the store's own copies (`mend.py`).
 
 Example:
     >>> import tempfile
@@ -58,6 +60,7 @@ from ser.cache.formats import backend_for
 from ser.cache.health import StoreHealth
 from ser.cache.lock import store_lock, try_lock, who
 from ser.cache.manifest import Manifest
+from ser.cache.placed import PlacedRows, placed_so_far
 from ser.cache.repair import read_damage
 from ser.cache.store_types import FeatureData, FeatureSetInfo
 from ser.cache.transcripts import TranscriptSets
@@ -257,9 +260,42 @@ class FeatureStore(TranscriptSets, StoreHealth):
         for start, rows_here in shards.blocks(layout, writer, block):
             digest.update(little_bytes(rows_here))
             self._backend.write_blocks(name, [(start, rows_here)])
-        failures = failure_arrays(self.manifest.utt_ids, layout.failures)
-        self._backend.write_arrays(name, {"offsets": layout.offsets, **failures})
-        done = {RECORDED: digest.hexdigest(), BLOCK_ROWS: block, "complete": True}
+        digest_hex = digest.hexdigest()
+        self._complete_set(name, attrs, layout.offsets, layout.failures, digest_hex, block)
+
+    def place(self, name: str, counts: np.ndarray) -> PlacedRows:
+        """A writer of incomplete set ``name``'s rows straight into its data array, each
+        row once (`placed.py`): ``counts`` [n_utt] the rows each utterance will have (0:
+        none, a failure); it goes on from where a killed one stopped."""
+        self._require_writable()
+        attrs = self._attrs_of(name)
+        if attrs.get("complete"):
+            raise StoreError(f"{self.path}: feature set {name!r} is complete already")
+        counts = np.asarray(counts, np.int64)
+        if counts.shape != (len(self.manifest),) or (counts < 0).any():
+            raise ValueError(f"counts: one row count per manifest utterance, got {counts.shape}")
+        block = chunk_rows_for(int(counts.sum()), attrs["dim"], attrs["dtype"])
+
+        def finish(offsets: np.ndarray, failures: dict[int, str], digest: str) -> None:
+            self._complete_set(name, attrs, offsets, failures, digest, block)
+
+        return PlacedRows(self._backend, name, attrs, counts, block, self._staging / name, finish)
+
+    def _complete_set(
+        self,
+        name: str,
+        attrs: dict[str, Any],
+        offsets: np.ndarray,
+        failures: Mapping[int, str],
+        digest: str,
+        block: int,
+    ) -> None:
+        """A set whose rows are all written made complete: its offsets and failures, the
+        rows' checksum and, last, its attributes (`block`: the rows of the chunks it was
+        written in, its streamed plan's blocks); then its staging goes."""
+        table = failure_arrays(self.manifest.utt_ids, failures)
+        self._backend.write_arrays(name, {"offsets": offsets, **table})
+        done = {RECORDED: digest, BLOCK_ROWS: block, "complete": True}
         self._commit_attrs(name, {**attrs, **done})
         self._clear_staging(name)
 
@@ -372,6 +408,8 @@ class FeatureStore(TranscriptSets, StoreHealth):
             n_failed, n_shards = self._backend.array_length(name, "failures_utt_id") or 0, 0
         else:
             rows, n_failed, n_shards = shards.staged_summary(self._staging / name)
+            written, rejected = placed_so_far(self._staging / name)  # an import under way
+            rows, n_failed = rows + written, n_failed + rejected
         described = {k: attrs[k] for k in ("modality", "level", "dim", "dtype", "fingerprint")}
         return FeatureSetInfo(
             name=name,

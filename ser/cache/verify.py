@@ -60,7 +60,10 @@ def check_feature_set(
     """Problems of feature set ``name`` (empty when healthy), its checksums and damage;
     ``manifest`` None (damaged): what needs it to be checked is not."""
     if not attrs.get("complete"):
-        problem = f"{name}: incomplete (extraction or consolidation has not finished)"
+        stopped = (
+            "import" if attrs.get("extractor") == "imported" else "extraction or consolidation"
+        )
+        problem = f"{name}: incomplete ({stopped} has not finished)"
         return Health([problem], None, None, Damage())
     recorded = attrs.get(RECORDED)
     try:

@@ -132,6 +132,8 @@ def _print_info(
     table.add_column("failures", justify="right")
     for i in infos:
         state = "complete" if i.complete else f"incomplete ({i.staged_shards} shards staged)"
+        if not i.complete and not i.staged_shards and i.rows:  # an import stopped part-way
+            state = f"incomplete ({i.rows:,} rows written)"
         computed = str(i.attrs.get("precision") or "unknown")
         sizes = (str(i.rows), str(i.dim), i.dtype, computed, human_bytes(i.bytes))
         table.add_row(i.name, i.level, *sizes, i.fingerprint[:12], state, str(i.failures))
@@ -433,15 +435,39 @@ def init(
     help="Replace a set of that name: from other data, or from the same file again (what "
     "mends a damaged imported set).",
 )
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_context
 def import_(
-    path: Path, npz: Path, name: str, modality: str, level: str, dtype: str | None, overwrite: bool
+    ctx: click.Context,
+    path: Path,
+    npz: Path,
+    name: str,
+    modality: str,
+    level: str,
+    dtype: str | None,
+    overwrite: bool,
+    quiet: bool,
 ) -> None:
-    """Add features computed elsewhere from NPZ (utterance id -> array) to the store."""
+    """Add features computed elsewhere from NPZ (utterance id -> array) to the store.
+
+    Each row is written once, straight into the store, and the store's receipt is written
+    beside it. An import stopped part-way (Ctrl-C, a kill, a full disk) keeps the rows it
+    wrote: the same command goes on from them.
+    """
     from ser.cache import FeatureStore
     from ser.cache.importer import ImportConfig, import_npz
+    from ser.commands.options import command_line, interrupted
+    from ser.extract.progress import progress_bar
+    from ser.runtime.progress import log_console
 
     config = ImportConfig(name, modality, level, dtype, overwrite)
-    result = import_npz(FeatureStore.open(path, mode="a"), npz, config)
+    store = FeatureStore.open(path, mode="a")
+    try:
+        with progress_bar(log_console(quiet), enabled=not quiet) as bar:
+            result = import_npz(store, npz, config, bar)
+    except KeyboardInterrupt:
+        again = command_line(ctx, leave_out=("overwrite",))
+        interrupted(f"interrupted: the rows imported so far are kept; `{again}` goes on from them")
     if result.already:
         click.echo(f"{name}: {npz.name} was imported already (same file); nothing to do")
         return

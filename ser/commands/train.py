@@ -18,7 +18,7 @@ from ser.commands.options import THREADS_HELP, command_line, interrupted
 from ser.commands.outputs import output_folder
 from ser.commands.train_summary import fold_scores, summary_table
 from ser.corpus.protocols.folds import VAL_ALIASES
-from ser.errors import ConfigError, Interrupted, ReportError
+from ser.errors import ConfigError, Interrupted, ReportError, SerError
 from ser.models import FAMILIES
 from ser.report.breakdown import Labelled, run_predictions
 from ser.report.layer_weights import weights_lines
@@ -45,7 +45,12 @@ class _TrainCommand(click.Command):
     registered after import has its own), under a heading per family in --help."""
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
-        self.params = [*(_click_option(o) for o in train_options().values()), _JSON]
+        try:  # a plugin's option that collides with ser's: said as any refusal is
+            options = train_options()
+        except SerError as err:
+            click.echo(f"error: {err}", err=True)
+            ctx.exit(err.exit_code)
+        self.params = [*(_click_option(o) for o in options.values()), _JSON]
         return super().get_params(ctx)
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

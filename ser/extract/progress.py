@@ -23,16 +23,27 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ser.runtime.progress import INTERVAL, Clock, CountLines, live_bar, on_terminal
+from ser.runtime.progress import (
+    INTERVAL,
+    UTTERANCES,
+    Clock,
+    CountLines,
+    live_bar,
+    on_terminal,
+    rate_unit,
+)
 from ser.runtime.units import human_bytes
 
 
 class RateColumn(ProgressColumn):
-    """Utterances per second over the recent window (rich's own speed estimate)."""
+    """Utterances (or the task's `unit`) per second over the recent window (rich's own
+    speed estimate)."""
 
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text(f"{speed:6.1f} utt/s" if speed else "   -- utt/s", style="progress.data.speed")
+        unit = rate_unit(task.fields.get("unit", UTTERANCES))
+        shown = f"{speed:6.1f}" if speed else "   --"
+        return Text(f"{shown} {unit}/s", style="progress.data.speed")
 
 
 def progress_bar(

@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from rich.console import Console
 from rich.progress import (
@@ -29,6 +30,9 @@ Clock = Callable[[], float]
 
 #: Seconds between two plain progress lines, at most one line per interval.
 INTERVAL = 30.0
+
+#: What a count counts unless a task says otherwise.
+UTTERANCES = "utterances"
 
 
 def live_bar(
@@ -185,9 +189,13 @@ class CountLines(_Lines):
     def __exit__(self, *exc: object) -> None:
         return None
 
-    # The two methods of rich's Progress the runner calls, with its signatures.
-    def add_task(self, description: str, total: float, completed: float = 0) -> TaskID:
-        self.tasks.append(_Count(description, total, self.clock(), completed, completed))
+    # The two methods of rich's Progress the runner calls, with its signatures; `unit`
+    # (one of rich's task fields): what is counted, "utterances" unless said.
+    def add_task(
+        self, description: str, total: float, completed: float = 0, unit: str = UTTERANCES
+    ) -> TaskID:
+        count = _Count(description, total, self.clock(), completed, completed, unit)
+        self.tasks.append(count)
         return TaskID(len(self.tasks) - 1)
 
     def advance(self, task: TaskID, advance: float = 1) -> None:
@@ -202,9 +210,15 @@ class CountLines(_Lines):
         rate = f"{here / elapsed:.1f}" if elapsed > 0 else "--"
         left = eta(elapsed, here, count.total - count.before)
         self.say(
-            f"{count.description}: {count.done:,.0f}/{count.total:,.0f} utterances  "
-            f"{rate} utt/s  elapsed {clock_time(elapsed)}  eta {clock_time(left)}"
+            f"{count.description}: {count.done:,.0f}/{count.total:,.0f} {count.unit}  "
+            f"{rate} {rate_unit(count.unit)}/s  elapsed {clock_time(elapsed)}  "
+            f"eta {clock_time(left)}"
         )
+
+
+def rate_unit(unit: str) -> str:
+    """`unit` as a rate gives it: utterances as "utt", anything else as it is."""
+    return "utt" if unit == UTTERANCES else unit
 
 
 @dataclass
@@ -214,3 +228,15 @@ class _Count:
     started: float
     done: float = 0
     before: float = 0  # done before this run (a resume): not timed
+    unit: str = UTTERANCES
+
+
+class Counter(Protocol):
+    """What a long step counts its work on: rich's `Progress` (a live bar) or `CountLines`
+    (plain lines), as `ser.extract.progress.progress_bar` gives one."""
+
+    def add_task(
+        self, description: str, *, total: float, completed: int = 0, unit: str = ...
+    ) -> TaskID: ...
+
+    def advance(self, task: TaskID, advance: float = 1) -> None: ...

@@ -102,6 +102,14 @@ def model_options() -> dict[str, Option]:
     for family in FAMILIES.values():
         for f in dataclasses.fields(family.config):
             owners.setdefault(f.name, []).append(family)
+    run = {f.name for f in dataclasses.fields(options.TrainConfig)}
+    for name, families in owners.items():
+        if name in run:  # `ser train --NAME` would set the run's, never the family's
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(
+                f"the model family {families[0].name!r} declares an option {name!r}, which "
+                f"is ser train's own {flag}: rename the family's option"
+            )
     for name, families in list(owners.items())[1:]:  # after fusion, every config's first
         config = families[0].config
         f = next(g for g in dataclasses.fields(config) if g.name == name)

@@ -236,6 +236,22 @@ def test_import_npz(store: FeatureStore, tmp_path: Path) -> None:
     assert again.exit_code == 0 and "imported already" in again.stdout
 
 
+def test_import_shows_its_progress_unless_quiet(store: FeatureStore, tmp_path: Path) -> None:
+    """Off a terminal (here), a line per pass: its headers, its checksum, its rows."""
+    np.savez(tmp_path / "emb.npz", **{u: np.ones(5, np.float32) for u in IDS})
+    args = ["--name", "emb", "--modality", "audio", "--level", "utterance"]
+    result = ser("store", "import", store.path, tmp_path / "emb.npz", *args)
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert any(line.startswith("emb.npz headers: 8/8 utterances") for line in lines)
+    assert any(line.startswith("emb.npz sha256: ") and " MiB/s " in line for line in lines)
+    last = [line for line in lines if line.startswith("emb: ")][-1]
+    assert last.startswith("emb: 8/8 utterances") and " utt/s " in last and " eta " in last
+    args[1] = "emb2"
+    quiet = ser("store", "import", store.path, tmp_path / "emb.npz", *args, "-q")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
 def test_import_frame_level_float16(store: FeatureStore, tmp_path: Path) -> None:
     arrays = {u: np.full((i + 1, 3), i, np.float16) for i, u in enumerate(IDS)}
     np.savez(tmp_path / "frames.npz", **arrays)
@@ -297,7 +313,7 @@ def test_damaged_import_is_mended_by_importing_it_again(
     verify = ser("store", "verify", store.path)
     command = (
         f"ser store import {store.path} a.npz --name emb --modality audio --level utterance "
-        "--overwrite"
+        "--dtype float32 --overwrite"
     )
     assert verify.exit_code == 1 and f"repair emb: {command}" in verify.stdout
     again = ser("store", "import", store.path, tmp_path / "a.npz", *args, "--overwrite")

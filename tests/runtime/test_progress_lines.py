@@ -36,3 +36,10 @@ def test_items_done_before_a_resume_count_towards_the_total_but_not_the_rate() -
 
 def test_docstring_examples_run() -> None:
     assert doctest.testmod(ser.runtime.progress).failed == 0
+
+
+def test_a_task_counts_its_own_unit() -> None:
+    """`ser store import` counts its file's checksum pass in MiB."""
+    lines, said = _lines(iter([0.0, 2.0]))
+    lines.advance(lines.add_task("emb.npz sha256", total=64, unit="MiB"), 64)
+    assert said == ["emb.npz sha256: 64/64 MiB  32.0 MiB/s  elapsed 0:02  eta 0:00"]
