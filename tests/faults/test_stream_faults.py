@@ -8,15 +8,18 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 import ser.cache.store as store_module
-from ser.cache import FeatureStore
+from ser.cache import FeatureStore, Manifest
+from ser.cache.importer import ImportConfig, import_npz
 from ser.cache.store import BLOCK_ROWS
 from ser.errors import ConfigError, StoreError
 from ser.models import ModelConfig
 from ser.runs.record import RECORD, read
+from ser.synth.manifest import example_columns
 from ser.train import recipe
 from ser.train.features import resolve_features
 from ser.train.placement import place_inputs
@@ -62,6 +65,22 @@ def test_a_set_is_written_in_chunks_it_can_stream_with(tmp_path: Path) -> None:
     rows = store.info("is13").rows
     assert store.chunk_rows("is13") < rows // 32
     assert placed(path, BUDGET) == {"is13"}
+
+
+def test_an_imported_set_is_written_in_chunks_it_can_stream_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ser store import` chooses its chunks as extraction does, and records them as the
+    blocks a streamed run plans by."""
+    monkeypatch.setattr(store_module, "MIN_CHUNK_BYTES", 64)
+    ids = [f"Ses01F_impro01_F{i:03d}" for i in range(200)]
+    store = FeatureStore.create(tmp_path / "f.zarr", Manifest.from_columns(example_columns(ids)))
+    rows = np.random.default_rng(0).standard_normal((200, 8)).astype(np.float32)
+    np.savez(tmp_path / "emb.npz", **dict(zip(ids, rows, strict=True)))
+    import_npz(store, tmp_path / "emb.npz", ImportConfig("emb", "audio", "utterance"))
+    store = FeatureStore.open(tmp_path / "f.zarr")
+    assert 1 < store.chunk_rows("emb") < 200 // 32
+    assert store.info("emb").attrs[BLOCK_ROWS] == store.chunk_rows("emb")
 
 
 def test_a_one_chunk_set_is_refused_with_what_it_needs_and_the_rechunk_that_helps(
