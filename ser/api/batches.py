@@ -1,10 +1,10 @@
 """A dataset's epochs in `ser train`'s order for a streamed side (`BlockBatches`): the
 trainer's seeded block shuffle (`ser.train.batches.windowed_plans`), its utterances
-grouped by the store chunk they start in, the chunks in a seeded random order a few at a
-time, each window's utterances bucketed by length; so that a batch reads a few chunks
-and an epoch reads each chunk about once. A torch `Sampler` of batches (a DataLoader's
-``batch_sampler``), run in the loading process: its workers each read the batches it
-deals them.
+grouped by the block they start in (the set's chunks as first written), the blocks in a
+seeded random order a few at a time, each window's utterances bucketed by length; so
+that a batch reads a few chunks and an epoch reads each chunk about once. A torch
+`Sampler` of batches (a DataLoader's ``batch_sampler``), run in the loading process: its
+workers each read the batches it deals them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ser.train.batches import windowed_plans
 class BlockBatches(Sampler[list[int]]):
     """Batches of `batch_size` item indices, each epoch (each iteration) a new order drawn
     from one generator seeded with `seed` (None: store order, the same every epoch).
-    `blocks` [n]: each item's store chunk; `lengths`: each sequence set's rows an item,
+    `blocks` [n]: each item's block; `lengths`: each sequence set's rows an item,
     [n], which a window's batches are bucketed by.
 
     >>> sampler = BlockBatches(np.array([0, 0, 1, 1, 9]), {}, 2, seed=None)

@@ -104,7 +104,7 @@ class FeatureDataset(Dataset[Item]):
             positions = np.asarray(_positions(kept, ids, opened, label_set.name), dtype=np.int64)
             store_of = opened.feature_store
             tables, streamed = placed_rows(store_of, layout, positions, budget, progress)
-            self.blocks = blocks_of(layout, positions)  # [n] each item's store chunk
+            self.blocks = blocks_of(layout, positions)  # [n] each item's block
         finally:
             close_streams(layout)
         self.data = _subset(layout, positions, tables)

@@ -23,7 +23,7 @@ from ser.errors import ConfigError
 from ser.extract.progress import progress_bar
 from ser.runtime.units import human_bytes, parse_size
 from ser.train.data import FeatureTable, TrainData
-from ser.train.placement import MIN_CACHE_CHUNKS, chunk_bytes, decide, default_budget
+from ser.train.placement import chunk_bytes, decide, default_budget, least_cache
 from ser.train.stream import RowStream
 
 #: Chunks of each set a held set's reading caches: the piece being copied and the next.
@@ -78,10 +78,11 @@ def placed_rows(
     streams = {name: _stream(table) for name, table in layout.features.items()}
     needs = {name: _bytes(stream, positions) for name, stream in streams.items()}
     chunks = {name: chunk_bytes(store, t.feature) for name, t in layout.features.items()}
+    least = {name: least_cache(store, t.feature) for name, t in layout.features.items()}
     try:
-        places, caches = decide(needs, chunks, dict.fromkeys(needs, 0), budget)
+        places, caches = decide(needs, least, dict.fromkeys(needs, 0), budget)
     except ConfigError:
-        raise ConfigError(_refusal(budget, chunks)) from None
+        raise ConfigError(_refusal(budget, least)) from None
     tables: dict[str, FeatureTable] = {}
     streamed: dict[str, Streamed] = {}
     with progress_bar(Console(stderr=True), enabled=progress) as bar:
@@ -101,13 +102,14 @@ def placed_rows(
     return tables, streamed
 
 
-def _refusal(budget: int, chunks: Mapping[str, int]) -> str:
-    """Why `budget` cannot hold a dataset of sets whose store chunks take `chunks`."""
-    least = ", ".join(f"{n} {human_bytes(MIN_CACHE_CHUNKS * c)}" for n, c in chunks.items())
+def _refusal(budget: int, caches: Mapping[str, int]) -> str:
+    """Why `budget` cannot hold a dataset of sets whose least caches take `caches`
+    (`ser.train.placement.least_cache`)."""
+    least = ", ".join(f"{n} {human_bytes(c)}" for n, c in caches.items())
     return (
         f"memory_budget {human_bytes(budget)} cannot hold this dataset even streamed: the "
         "sets that fit are held, smallest first, and a streamed set's chunk cache takes "
-        f"at least {MIN_CACHE_CHUNKS} of its store's chunks ({least}); give a larger "
+        f"at least the chunks of two windows of its blocks ({least}); give a larger "
         "memory_budget, or `ser store rechunk` the set into smaller chunks"
     )
 
@@ -135,7 +137,7 @@ def held_rows(stream: RowStream, advance: Callable[[int], None]) -> np.ndarray:
 
 
 def blocks_of(layout: TrainData, positions: np.ndarray) -> np.ndarray:
-    """[n] the store chunk each utterance at `positions` starts in, in its widest set (of
+    """[n] the block each utterance at `positions` starts in, in its widest set (of
     most rows): the unit of the trainer's block shuffle (`ser.train.batches`); zeros
     without a set."""
     streams = [_stream(table) for table in layout.features.values()]

@@ -376,6 +376,24 @@ def rechunk(path: Path, name: str, chunk_size: str, quiet: bool) -> None:
         f"{name}: rechunked from {_chunk_text(before, row_bytes)} to "
         f"{_chunk_text(after, row_bytes)} ({fs.path})"
     )
+    if slow := _slow_chunks(after, described.rows, row_bytes):
+        click.echo(f"note: {name}: {slow}", err=True)
+
+
+def _slow_chunks(rows: int, held: int, row_bytes: int) -> str:
+    """Why chunks of `rows` rows of a set of `held` are too small to read fast ("": they
+    are not, or the set is one chunk anyway)."""
+    from ser.cache import store as store_module
+
+    size = rows * row_bytes
+    if size >= store_module.FAST_CHUNK_BYTES or rows >= held:
+        return ""
+    least = human_bytes(store_module.MIN_CHUNK_BYTES)
+    return (
+        f"{-(-held // rows):,} chunks of {human_bytes(size)} are too small to read fast "
+        "(each costs about 0.5 ms besides its bytes: a streamed step reads for seconds); "
+        f"chunks of {least} or more read at disk speed (--chunk-size {least.replace(' ', '')})"
+    )
 
 
 def _chunk_text(rows: int, row_bytes: int) -> str:
