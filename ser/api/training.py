@@ -53,6 +53,8 @@ def train(progress: Progress | None = None, **options: Any) -> Run:
     hears each note and epoch; by default nothing is printed. `store` may be an
     opened `Store`. `ConfigError` for an
     option that is unknown or that does not go with the others, as `ser train` refuses it."""
+    if progress is not None and not isinstance(progress, Progress):
+        raise TypeError(f"progress must be a ser.track.progress.Progress or None, got {progress!r}")
     for key in ("store", "test_store"):  # an opened store stands for its path
         if isinstance(options.get(key), Store):
             options[key] = str(options[key].path)

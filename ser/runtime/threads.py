@@ -174,13 +174,15 @@ def waits_briefly() -> bool:
     return brief and not any(_late)
 
 
-def parse_threads(value: str | int | None) -> int | None:
+def parse_threads(value: str | float | None) -> int | None:
     """`--threads`' value: a count of at least 1, or None (the default rule)."""
     if value is None:
         return None
     try:
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError(value)  # 1.5 threads is no count: never truncated to 1
         count = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"--threads must be a count, got {value!r}") from None
     if count < 1:
         raise ConfigError(f"--threads must be at least 1, got {count}")

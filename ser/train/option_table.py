@@ -69,7 +69,7 @@ class Option:
         """`value` (a string, a TOML value or a typed one) typed; ConfigError if it is not."""
         try:
             typed = None if value is None else _parse(self.kind, value)
-        except (TypeError, ValueError, KeyError):
+        except (TypeError, ValueError, KeyError, OverflowError):  # inf is no integer
             raise ConfigError(f"{value!r} is not {WHAT[self.kind]}") from None
         typed = self.meta.get("aliases", {}).get(typed, typed)
         if typed is not None and self.choices and typed not in self.choices:
@@ -182,6 +182,8 @@ def _parse(kind: Kind, value: object) -> object:
         return tuple(t.spelled for t in parse_all(list(texts)))
     if kind in (str, "features"):
         return "+".join(value) if isinstance(value, tuple) else str(value)  # TOML's 4: "4"
+    if kind is int and isinstance(value, float) and not value.is_integer():
+        raise ValueError(value)  # 2.7 epochs is no count: never truncated to 2
     number = cast("Callable[[object], float]", kind)(value)  # int or float
     if kind is float and not math.isfinite(number):  # NaN passes every range check
         raise ValueError(value)

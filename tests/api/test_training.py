@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,32 @@ def test_ser_train_is_the_package_and_the_call() -> None:
     import ser.train.recipe
 
     assert ser.train.recipe.train is not ser.api.train and callable(ser.train)
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        ({"epochs": 2.7}, "--epochs: 2.7 is not an integer"),
+        ({"epochs": float("inf")}, "--epochs: inf is not an integer"),
+        ({"threads": 1.5}, "1.5"),
+        ({"batch_size": "8.5"}, "--batch-size: '8.5' is not an integer"),
+    ],
+)
+def test_a_number_that_is_no_count_is_refused_never_truncated(
+    demo_store: Path, tmp_path: Path, options: dict[str, object], said: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        ser.train(store=demo_store, features=FEATURES, out=tmp_path, **(TINY | options))
+    assert not any(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_a_whole_float_is_a_count() -> None:
+    from ser.train.option_table import train_config
+
+    config = train_config({"store": "s.zarr", "features": "is13", "epochs": 2.0})
+    assert config.epochs == 2 and isinstance(config.epochs, int)
+
+
+def test_progress_that_is_no_progress_is_a_type_error(demo_store: Path) -> None:
+    with pytest.raises(TypeError, match="progress must be"):
+        ser.train("not a progress", store=demo_store, features=FEATURES)  # type: ignore[arg-type]
