@@ -373,4 +373,5 @@ def test_rechunk_shows_its_progress(store: FeatureStore, monkeypatch: pytest.Mon
     assert "hubert.L3: rechunked from" in result.stdout
     assert any(line.startswith("hubert.L3: ") for line in result.stderr.splitlines())
     again = ser("store", "rechunk", store.path, "hubert.L3", "--chunk-size", "36", "-q")
-    assert again.exit_code == 0 and again.stderr == ""
+    said = again.stderr.splitlines()  # -q: no progress; a note on its tiny chunks stays
+    assert again.exit_code == 0 and all(line.startswith("note: ") for line in said)
