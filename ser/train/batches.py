@@ -228,6 +228,23 @@ def untrained_lines(
     return lines
 
 
+def unvalidated_lines(
+    folds: Sequence[Fold], labels: np.ndarray, classes: Sequence[str]
+) -> list[str]:
+    """A line for each fold whose validation side holds one class alone: every epoch
+    scores alike on it (UA of one class), so the epoch it selects says nothing."""
+    lines = []
+    for fold in folds:
+        held = np.unique(labels[fold.val])
+        if len(fold.val) and len(held) == 1 and len(classes) > 1:
+            lines.append(
+                f"{fold.name}: its validation side holds only {classes[int(held[0])]} "
+                f"({len(fold.val)} utterances): the epoch it selects says nothing; carve "
+                "another (--val random10) or train the fixed epochs (--val none)"
+            )
+    return lines
+
+
 class Batches:
     """One side of a fold as batches for a model's inputs, an epoch per iteration: a new
     order each epoch when `shuffle`, else the same batches; `class_weights` [C] on the

@@ -482,6 +482,19 @@ class ZScore(NamedTuple):
     high: torch.Tensor | None = None
 
 
+def constant_sets(data: TrainData) -> list[str]:
+    """The held sets whose every row is the same (no column varies: silent audio, one
+    transcript for every utterance): nothing in them tells one utterance from another.
+    A streamed set is not read whole for this."""
+    return [
+        name
+        for name, table in data.features.items()
+        if table.stream is None
+        and len(table.clean)
+        and not bool((table.clean.amax(dim=0) != table.clean.amin(dim=0)).any())
+    ]
+
+
 def fit_zscore(data: TrainData, train: np.ndarray) -> dict[str, ZScore]:
     """Per-dimension mean/std of each z-scored set over the `train` positions' clean rows
     only (rows, so sequence and mean-pooled views are scaled alike)."""

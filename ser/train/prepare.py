@@ -34,10 +34,10 @@ from ser.runtime.threads import ThreadChoice
 from ser.track.progress import Progress
 from ser.train import audio_overlap, cross
 from ser.train.augment import check_inputs
-from ser.train.batches import untrained_lines
+from ser.train.batches import untrained_lines, unvalidated_lines
 from ser.train.calibration import read_votes
 from ser.train.checkpoint import located
-from ser.train.data import OUTSIDE, TrainData, load_data
+from ser.train.data import OUTSIDE, TrainData, constant_sets, load_data
 from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
 from ser.train.options import ResolvedConfig, TrainConfig
 from ser.train.placement import Placement, place_inputs
@@ -344,6 +344,13 @@ def _data_said(record: RunRecord, inputs: Inputs, data: TrainData, progress: Pro
         record = replace(record, asr=asr)
     for line in _asr_lines(asr):
         progress.message(line)
+    for name in constant_sets(data):
+        progress.message(
+            f"{name}: every utterance's rows are the same (no column varies): it cannot "
+            "teach the model anything and the run will score chance; check what it was "
+            "extracted from (silent audio, one transcript for all: ser store info) and "
+            "extract it again, or leave it out of --features"
+        )
     for reason, count in data.dropped.items():
         if inputs.test is None or OUTSIDE not in reason:  # else said by label above
             progress.message(f"dropped {count} utterance(s): {reason}")
@@ -367,6 +374,8 @@ def _folds_said(
         progress.message(fold.describe())
     if run_targets(config).category is not None:  # a class no training side holds, said
         for line in untrained_lines(folds, data.labels, data.classes, config.sampler):
+            progress.message(line)
+        for line in unvalidated_lines(folds, data.labels, data.classes):
             progress.message(line)
     sides = [(inputs.store, inputs.features)]
     if inputs.test is not None:  # its rows follow the training store's (`data.test_from`)

@@ -1,0 +1,42 @@
+"""Data that cannot teach is said at the start of training, with what to do: a feature
+set whose every row is the same (silent audio, one transcript for every utterance) and a
+validation side that holds one class alone. Before, such a run trained to chance on
+every fold without a word."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ser.cache import FeatureStore
+from ser.corpus.protocols.folds import Fold
+from ser.train.batches import unvalidated_lines
+from tests.refused import ser
+from tests.stores import labelled_store
+
+
+def test_a_set_the_same_for_every_utterance_is_named_with_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "features.zarr"
+    store: FeatureStore = labelled_store(path, {})
+    attrs = {"extractor": "is13", "modality": "audio", "level": "utterance", "dim": 4,
+             "dtype": "float32"}  # fmt: skip
+    store.begin_feature_set("is13", attrs)
+    rows = {i: np.full((1, 4), 0.25) for i in range(len(store.manifest))}  # silent audio
+    store.shard_writer("is13").write(0, rows, {})
+    store.consolidate("is13", 1)
+    done = ser("train", "--store", path, "--features", "is13", "--fusion", "none",
+               "--protocol", "session5", "--epochs", "1", "--device", "cpu",
+               "--out", tmp_path / "runs")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    said = [line for line in done.stderr.splitlines() if "is13: every utterance" in line]
+    assert len(said) == 1 and "cannot teach" in said[0] and "extract it again" in said[0]
+
+
+def test_a_validation_side_of_one_class_is_said() -> None:
+    labels = np.array([0, 1, 2, 3, 0, 0, 1, 2])
+    one = Fold("fold1", np.arange(4), np.array([4, 5]), np.array([6, 7]), True)
+    mixed = Fold("fold2", np.arange(4), np.array([5, 6]), np.array([4, 7]), True)
+    lines = unvalidated_lines([one, mixed], labels, ["neu", "hap", "ang", "sad"])
+    assert len(lines) == 1 and lines[0].startswith("fold1: its validation side holds only neu")
+    assert "--val random10" in lines[0]
