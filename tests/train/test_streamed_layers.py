@@ -23,7 +23,7 @@ from ser.train.placement import place_inputs
 from ser.train.recipe import TrainConfig, train
 from ser.train.stream import READERS, RowStream
 from tests.stores import add_layer_sets, labelled_store
-from tests.train.conftest import small_config
+from tests.train.conftest import NARROW, small_config
 
 AUDIO = ("hubert", "audio", "frame", 6, "float16")
 ASKED, LAYERED = "enc.L*", "enc.L0-2"
@@ -126,7 +126,7 @@ def test_a_streamed_layered_side_reads_a_window_of_chunks_at_a_time(chunked: Pat
 def _sequence_run(path: Path, out: Path, name: str, budget: str | None) -> dict[str, object]:
     options = {"store": str(path), "features": f"{ASKED}+bert-tiny", "classes": "4"}
     options |= {"protocol": "session5", "epochs": "2", "batch_size": "8", "seeds": "1"}
-    options |= {"device": "cpu", "out": str(out), "queries": "2", "name": name}
+    options |= {"device": "cpu", "out": str(out), "name": name} | NARROW
     record = train(train_config(options | ({"memory_budget": budget} if budget else {})))
     assert record.complete and record.execution is not None
     return {
@@ -184,13 +184,13 @@ LOW, BUDGET = "tiny-hubert.L1", "512KB"
 
 @pytest.fixture(scope="module")
 def tuned_store(
-    synthetic_corpus: Any, tiny_models: Any, tmp_path_factory: pytest.TempPathFactory
+    short_corpus: Any, tiny_models: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """The tiny HuBERT's layers and the tiny BERT's last, in fp32 (what fine-tuning
     reads), in tiny chunks so that a small budget streams them across many."""
     from tests.conftest import extract_tiny
 
-    root, _ = synthetic_corpus
+    root, _ = short_corpus
     path = tmp_path_factory.mktemp("tuned") / "f.zarr"
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(store_module, "CHUNK_BYTES", 4096)
@@ -271,7 +271,7 @@ def test_a_layered_input_s_views_stream_beside_it_the_same_whatever_the_readers(
     def run(name: str) -> list[Any]:
         options = {"store": str(layered_views), "features": f"{ASKED}+bert-tiny", "views": "all"}
         options |= {"classes": "4", "protocol": "session5", "epochs": "2", "batch_size": "8"}
-        options |= {"seeds": "1", "device": "cpu", "out": str(tmp_path), "queries": "2"}
+        options |= {"seeds": "1", "device": "cpu", "out": str(tmp_path)} | NARROW
         record = train(train_config(options | {"name": name, "memory_budget": "22KB"}))
         assert record.config["streamed"] == [LAYERED] and record.config["views"] == "all"
         return [f.curves.train_loss for f in record.folds]
