@@ -77,3 +77,9 @@ def test_a_protocol_class_set_or_mode_the_store_cannot_give_is_refused(labelled_
         ser.folds(path, classes="99")
     with pytest.raises(ConfigError, match="unknown validation mode 'half'"):
         ser.folds(path, val="half")
+
+
+def test_a_class_set_given_as_a_number_is_its_name(labelled_stores) -> None:  # type: ignore[no-untyped-def]
+    """`classes=4` is `--classes 4`: before, "no class set 4: choose one of 4, 5, 6, all"."""
+    path = labelled_stores({"is13": IS13})
+    assert ser.folds(path, classes=6) == ser.folds(path, classes="6") != ser.folds(path)
