@@ -71,46 +71,12 @@ def test_ser_train_lists_and_takes_the_new_family(
     help_text = CliRunner().invoke(main, ["train", "--help"]).output
     assert "mean_logits: An MLP per feature set" in help_text and "--hidden INTEGER" in help_text
     assert "mean-logits]" in help_text  # a --fusion choice
-    result = CliRunner().invoke(
-        main,
-        [
-            "train",
-            "--store",
-            str(store_path),
-            "--features",
-            "is13",
-            "--fusion",
-            "mean-logits",
-            "--hidden",
-            "4",
-            "--protocol",
-            "session5",
-            "--epochs",
-            "1",
-            "--classes",
-            "4",
-            "--device",
-            "cpu",
-            "--out",
-            str(tmp_path),
-            "--json",
-        ],
-    )
+    train_is13 = ["train", "--store", str(store_path), "--features", "is13", "--hidden", "4"]
+    asked = ["--fusion", "mean-logits", "--protocol", "session5", "--epochs", "1"]
+    asked += ["--classes", "4", "--device", "cpu", "--out", str(tmp_path), "--json"]
+    result = CliRunner().invoke(main, train_is13 + asked)
     assert result.exit_code == 0, result.output
-    refused = CliRunner().invoke(
-        main,
-        [
-            "train",
-            "--store",
-            str(store_path),
-            "--features",
-            "is13",
-            "--fusion",
-            "mit",
-            "--hidden",
-            "4",
-        ],
-    )
+    refused = CliRunner().invoke(main, [*train_is13, "--fusion", "mit"])
     assert refused.exit_code == 2 and "--hidden 4 does not apply to fusion 'mit'" in refused.output
 
 
