@@ -139,7 +139,7 @@ def cluster(way: str) -> Iterator[Any]:
 
 def on_worker(store: Path, out: Path, epochs: int, way: str) -> float:
     from ser.sweep.runner import run_task
-    from ser.train.options import train_config
+    from ser.train.option_table import train_config
 
     options = {**CELL, "store": str(store), "epochs": epochs, "seeds": 1, "threads": 1}
     config = train_config({**options, "out": str(out), "name": "cell", "overwrite": True})

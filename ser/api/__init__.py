@@ -5,6 +5,7 @@ layer over what the `ser` commands call, its refusals raised as `ser.errors.SerE
 The plugins (`ser.runtime.plugins`) are imported with it, as the command line imports
 them before a command reads a registry."""
 
+from ser.api.batches import BlockBatches
 from ser.api.dataset import FeatureBatch, FeatureDataset, Item
 from ser.api.model import Model, Predicted, Predictions, Segment, load
 from ser.api.splits import Fold, folds
@@ -15,6 +16,7 @@ from ser.runtime.plugins import load_plugins
 load_plugins()
 
 __all__ = [
+    "BlockBatches",
     "FeatureBatch",
     "FeatureDataset",
     "Fold",

@@ -1,21 +1,43 @@
 """Cached features and their labels as a `torch.utils.data.Dataset` (`FeatureDataset`),
 for a model of one's own trained on a store and a protocol's folds; its `collate` pads a
-batch as ser's trainer does (`ser.train.gather`; docs/python.md)."""
+batch as ser's trainer does (zeros after each utterance's rows, a mask of the real ones),
+and `batches` orders an epoch by the trainer's seeded block shuffle (docs/python.md).
+
+A dataset holds the rows of its own utterances only: in memory where they fit its memory
+budget, else read from the store a chunk at a time through the trainer's chunk cache and
+reader threads (`ser.api.rows`). Its items are the same either way. A DataLoader's worker
+(forked or spawned) makes its streams anew, with its share of the cache.
+"""
 
 from __future__ import annotations
 
+import copy
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
+from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
 
-from ser.api.splits import labelled_data
+from ser.api.batches import BlockBatches
+from ser.api.rows import (
+    Streamed,
+    blocks_of,
+    dataset_budget,
+    placed_rows,
+    reopened,
+    without_streams,
+)
+from ser.api.splits import close_streams, labelled_layout
 from ser.api.store import Store, as_store
+from ser.cache import FeatureStore
 from ser.errors import ConfigError
 from ser.models.batch import InputSpec
-from ser.train.gather import gather
+from ser.train.data import FeatureTable, TrainData
 
 
 @dataclass(frozen=True)
@@ -26,7 +48,7 @@ class Item:
     utt_id: str
     label: int
     features: dict[str, torch.Tensor]
-    position: int  # its row in the dataset's tables, which `collate` gathers
+    position: int  # its index in the dataset
 
 
 @dataclass
@@ -54,8 +76,15 @@ class FeatureDataset(Dataset[Item]):
     """The utterances of `store` that `ser train --features FEATURES --classes CLASSES`
     keeps (a label in the class set, rows in every set), or those of them in `ids` (a
     fold's side), in that order; `ConfigError` for an id that is not among them. Sets
-    are named as `--features` names them ("logmel80+tiny-mpnet", "hubert+mpnet"), read
-    once into memory; `sets` holds their stored names, the keys of an item's features."""
+    are named as `--features` names them ("logmel80+tiny-mpnet", "hubert+mpnet");
+    `sets` holds their stored names, the keys of an item's features.
+
+    Only these utterances' rows are read: held in memory when they fit `memory_budget`
+    (a size such as "384MB", or bytes; None: `ser train`'s default, half the available
+    RAM), else the sets that do not fit (`streamed`) read from the store a chunk at a
+    time through a cache within the budget; `budget` holds its bytes, `budget_source`
+    where they came from. `progress`: a bar on stderr (plain lines when it is no
+    terminal) while the rows are read."""
 
     def __init__(
         self,
@@ -63,52 +92,145 @@ class FeatureDataset(Dataset[Item]):
         features: str,
         ids: Sequence[str] | None = None,
         classes: str | None = None,
+        *,
+        memory_budget: str | int | None = None,
+        progress: bool = False,
     ) -> None:
         opened = as_store(store)
-        self.data, label_set = labelled_data(opened, classes, features)
+        budget, self.budget_source = dataset_budget(memory_budget)
+        layout, label_set = labelled_layout(opened, classes, features)
+        try:
+            kept = layout.utt_ids.tolist()
+            positions = np.asarray(_positions(kept, ids, opened, label_set.name), dtype=np.int64)
+            store_of = opened.feature_store
+            tables, streamed = placed_rows(store_of, layout, positions, budget, progress)
+            self.blocks = blocks_of(layout, positions)  # [n] each item's block
+        finally:
+            close_streams(layout)
+        self.data = _subset(layout, positions, tables)
+        self._streamed: dict[str, Streamed] = streamed
+        self.budget = budget
+        self.path = opened.path
+        self._pid: int | None = os.getpid()  # the process its streams read in
         self.classes: tuple[str, ...] = self.data.classes
         self.sets: tuple[str, ...] = tuple(self.data.features)
-        self.positions = _positions(self.data.utt_ids.tolist(), ids, opened, label_set.name)
-        self.specs = [
-            InputSpec(
-                t.feature.name,
-                "text" if t.feature.modality == "text" else "audio",
-                t.feature.dim,
-                "vector" if t.feature.level == "utterance" else "sequence",
-                layers=len(t.feature.sets) or 1,
-            )
-            for t in self.data.features.values()
-        ]
+        self.specs = _input_specs(self.data)
 
     @property
     def dims(self) -> dict[str, int]:
         """Each set's feature dimension."""
         return {spec.name: spec.dim for spec in self.specs}
 
+    @property
+    def streamed(self) -> tuple[str, ...]:
+        """The sets read from the store as items are asked (the others are held)."""
+        return tuple(self._streamed)
+
     def __len__(self) -> int:
-        return len(self.positions)
+        return len(self.data)
 
     def __getitem__(self, index: int) -> Item:
-        at = self.positions[index]
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"item {index} of a dataset of {len(self)}")
+        index %= len(self)
+        tables = self._tables()
         features = {}
         for spec in self.specs:
-            table = self.data.features[spec.name]
-            start, count = int(table.starts[at]), int(table.lengths_np[at])
-            rows = table.flat[start : start + count].float()
+            table = tables[spec.name]
+            start, count = int(table.starts[index]), int(table.lengths_np[index])
+            rows = table.rows(torch.arange(start, start + count)).float()
             features[spec.name] = rows[0] if spec.view == "vector" else rows
-        utt_id, label = str(self.data.utt_ids[at]), int(self.data.labels[at])
-        return Item(utt_id, label, features, at)
+        utt_id, label = str(self.data.utt_ids[index]), int(self.data.labels[index])
+        return Item(utt_id, label, features, index)
+
+    def __getitems__(self, indices: Sequence[int]) -> list[Item]:
+        """The items of a DataLoader's batch, the chunks of its streamed rows read at once
+        on the reader threads."""
+        tables = self._tables()
+        at = np.asarray(indices, dtype=np.int64) % max(len(self), 1)
+        for name in self._streamed:
+            tables[name].prefetch(at)
+        return [self[int(i)] for i in indices]
 
     def collate(self, items: Sequence[Item]) -> FeatureBatch:
         """`items` as one padded batch (a DataLoader's ``collate_fn``)."""
-        pos = torch.tensor([item.position for item in items], dtype=torch.long)
+        x, mask = {}, {}
+        for spec in self.specs:
+            rows = [item.features[spec.name] for item in items]
+            if spec.view == "vector":
+                x[spec.name] = torch.stack(rows)  # [B, D] or [B, L, D]
+                continue
+            lengths = torch.tensor([len(r) for r in rows])
+            x[spec.name] = pad_sequence(rows, batch_first=True)  # [B, T, D] or [B, T, L, D]
+            steps = torch.arange(x[spec.name].shape[1])
+            mask[spec.name] = steps < lengths.unsqueeze(1)  # [B, T]
+        labels = torch.tensor([item.label for item in items], dtype=torch.long)
+        return FeatureBatch(x, mask, labels, [item.utt_id for item in items])
+
+    def batches(self, batch_size: int, seed: int | None = None) -> BlockBatches:
+        """A DataLoader's ``batch_sampler``: the items in `batch_size` batches as `ser
+        train` orders a streamed side (the trainer's block shuffle), each epoch anew from
+        `seed` (None: store order, unshuffled), whether the rows are held or streamed."""
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         lengths = {
-            s.name: int(self.data.features[s.name].lengths_np[pos.numpy()].max())
+            s.name: self.data.features[s.name].lengths_np
             for s in self.specs
             if s.view == "sequence"
         }
-        batch = gather(self.data, self.specs, "utterance", pos, lengths, {})
-        return FeatureBatch(batch.x, batch.mask, batch.labels, [i.utt_id for i in items])
+        return BlockBatches(self.blocks, lengths, batch_size, seed)
+
+    def _tables(self) -> dict[str, FeatureTable]:
+        """The sets' tables, the streamed ones' made anew in a process other than the one
+        that made them (a DataLoader's worker)."""
+        if self._streamed and self._pid != os.getpid():
+            store = FeatureStore.open(self.path)
+            self.data.features = reopened(self.data.features, self._streamed, store)
+            self._pid = os.getpid()
+        return self.data.features
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without its streams (a spawned worker makes its own)."""
+        state = dict(self.__dict__)
+        # A shallow copy: the same tensors, alive while the workers start (a spawned
+        # worker's tensors are passed as the file descriptors of their memory).
+        state["data"] = data = copy.copy(self.data)
+        data.features = without_streams(self.data.features, self._streamed)
+        state["_pid"] = None
+        return state
+
+
+def _input_specs(data: TrainData) -> list[InputSpec]:
+    """Each set's input as a model of ser's would take it (a vector or a sequence)."""
+    return [
+        InputSpec(
+            t.feature.name,
+            "text" if t.feature.modality == "text" else "audio",
+            t.feature.dim,
+            "vector" if t.feature.level == "utterance" else "sequence",
+            layers=len(t.feature.sets) or 1,
+        )
+        for t in data.features.values()
+    ]
+
+
+def _subset(layout: TrainData, positions: np.ndarray, tables: dict[str, FeatureTable]) -> TrainData:
+    """`layout`'s utterances at `positions`, in that order, with `tables` (theirs)."""
+    pick = lambda a: None if a is None else a[positions]  # noqa: E731
+    return replace(
+        layout,
+        manifest_rows=layout.manifest_rows[positions],
+        utt_ids=layout.utt_ids[positions],
+        speakers=layout.speakers[positions],
+        dialogs=layout.dialogs[positions],
+        orders=layout.orders[positions],
+        labels=layout.labels[positions],
+        features=tables,
+        targets=pick(layout.targets),
+        soft=pick(layout.soft),
+        gold={name: g[positions] for name, g in layout.gold.items()},
+        placement=None,
+    )
 
 
 def _positions(kept: list[str], ids: Sequence[str] | None, store: Store, classes: str) -> list[int]:

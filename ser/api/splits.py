@@ -1,6 +1,8 @@
 """A protocol's folds over a store, as utterance ids (`folds`): the utterances `ser train`
 keeps (those of the class set, with rows in every feature set named) cut by the same
-protocol, validation carved the same way (docs/python.md)."""
+protocol, validation carved the same way (docs/python.md). Which utterances have rows is
+read from the sets' row index (their offsets, as the trainer reads a streamed set's:
+`labelled_layout`), never from their rows."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from ser.corpus.labels import LabelSet
 from ser.corpus.protocols.folds import VAL_ALIASES
 from ser.corpus.protocols.folds import Fold as RowFold
 from ser.train.data import TrainData, load_data
-from ser.train.features import parse_feature_list, resolve_features
+from ser.train.features import ResolvedFeature, parse_feature_list, resolve_features
+from ser.train.placement import Placement
 from ser.train.prepare import fold_rows
 
 
@@ -48,7 +51,8 @@ def folds(
     `classes` may be a number, 4 for "4", as the command line reads one."""
     opened = as_store(store)
     classes = None if classes is None else str(classes)
-    data, _ = labelled_data(opened, classes, features)
+    data, _ = labelled_layout(opened, classes, features)
+    close_streams(data)  # the row index alone was wanted
     kind = opened.feature_store.corpus.kind
     cut = kind.parse_protocol(protocol or kind.protocol)
     rows = fold_rows(opened.feature_store, data, dialog_model=False)
@@ -56,16 +60,35 @@ def folds(
     return [_named(fold, data.utt_ids) for fold in made]
 
 
-def labelled_data(
+def labelled_layout(
     store: Store, classes: str | None, features: str | None
 ) -> tuple[TrainData, LabelSet]:
     """The utterances `ser train` keeps of `store` (`ser.train.data.load_data`) with the
-    class set `classes` (None: the corpus's default) and their rows of `features` (None:
-    no set read), on the CPU; and the class set."""
+    class set `classes` (None: the corpus's default) and rows in every set of `features`
+    (None: no set), on the CPU, each set's rows left in the store: its table a
+    `ser.train.stream.RowStream` of the kept utterances that has read nothing yet (only
+    the sets' offsets are read); and the class set."""
     opened = store.feature_store
     label_set = opened.corpus.label_set(classes or opened.corpus.kind.classes)
     resolved = resolve_features(opened, parse_feature_list(features)) if features else []
-    return load_data(opened, resolved, label_set, "cpu"), label_set
+    return load_data(
+        opened, resolved, label_set, "cpu", placement=offsets_only(resolved)
+    ), label_set
+
+
+def offsets_only(features: list[ResolvedFeature]) -> Placement:
+    """Every input "streamed" with the least chunk cache, so that `load_data` reads the
+    sets' offsets and none of their rows."""
+    names = [f.name for f in features]
+    streamed = {name: "stream" for name in names}
+    return Placement(0, "the row index", streamed, dict.fromkeys(names, 0), dict.fromkeys(names, 0))
+
+
+def close_streams(data: TrainData) -> None:
+    """Stop the reader threads of `data`'s streamed tables."""
+    for table in data.features.values():
+        for stream in table.streams:
+            stream.close()
 
 
 def _named(fold: RowFold, utt_ids: np.ndarray) -> Fold:

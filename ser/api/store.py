@@ -1,5 +1,7 @@
 """A feature store opened from Python (`open_store`): its sets, its utterances and one
-utterance's features as a numpy array, read through `ser.cache.FeatureStore` (docs/python.md).
+utterance's features as a numpy array, read through `ser.cache.FeatureStore` (docs/python.md):
+an utterance's rows alone, found by its set's row index (the offsets) and read from the
+chunks that hold them, never the whole set.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ser.cache import FeatureData, FeatureStore
+from ser.cache import FeatureStore
 from ser.errors import StoreError
 
 
@@ -38,7 +40,8 @@ class Store:
 
     def __init__(self, feature_store: FeatureStore) -> None:
         self.feature_store = feature_store
-        self._read: dict[str, FeatureData] = {}  # each set read once, when first asked
+        # Each set's offsets [N + 1] and level, read once, when it is first asked.
+        self._index: dict[str, tuple[np.ndarray, str]] = {}
 
     @property
     def path(self) -> Path:
@@ -64,23 +67,31 @@ class Store:
 
     def read(self, set_name: str, utt_id: str) -> np.ndarray:
         """The features set `set_name` holds for utterance `utt_id`, in its stored dtype:
-        [frames, dim] (a frame- or token-level set) or [dim] (an utterance-level one).
-        The whole set is read once, at its first utterance. `StoreError` for a set or an
-        utterance the store does not have, or an utterance whose extraction failed."""
+        [frames, dim] (a frame- or token-level set) or [dim] (an utterance-level one),
+        an array of its own (read from the chunks that hold its rows, found by the set's
+        offsets). `StoreError` for a set or an utterance the store does not have, or an
+        utterance whose extraction failed."""
         manifest = self.feature_store.manifest
         if utt_id not in manifest:
             raise StoreError(f"{self.path}: no utterance {utt_id!r} in the store's manifest")
-        if set_name not in self._read:
+        offsets, level = self._row_index(set_name)
+        at = manifest.index(utt_id)
+        start, stop = int(offsets[at]), int(offsets[at + 1])
+        if stop == start:
+            why = dict(self.feature_store.failures(set_name)).get(utt_id, "no rows")
+            raise StoreError(f"{self.path}: {set_name} has no features of {utt_id} ({why})")
+        rows = self.feature_store.read_rows(set_name, start, stop)
+        return rows[0] if level == "utterance" else rows
+
+    def _row_index(self, set_name: str) -> tuple[np.ndarray, str]:
+        """Set `set_name`'s offsets and level (read at its first utterance)."""
+        if set_name not in self._index:
             if set_name not in self.feature_store.feature_sets():
                 have = ", ".join(self.feature_store.feature_sets()) or "none"
                 raise StoreError(f"{self.path}: no feature set {set_name!r} (it has: {have})")
-            self._read[set_name] = self.feature_store.read(set_name)
-        data = self._read[set_name]
-        rows = np.asarray(data.utterance(manifest.index(utt_id)))
-        if len(rows) == 0:
-            why = dict(self.feature_store.failures(set_name)).get(utt_id, "no rows")
-            raise StoreError(f"{self.path}: {set_name} has no features of {utt_id} ({why})")
-        return rows[0] if data.attrs.get("level") == "utterance" else rows
+            level = str(self.feature_store.info(set_name).level)
+            self._index[set_name] = (self.feature_store.offsets(set_name), level)
+        return self._index[set_name]
 
     def _info(self, name: str) -> SetInfo:
         info = self.feature_store.info(name)

@@ -1,5 +1,5 @@
 """`ser train` from Python (`train`): the same options, the same run, folder and record
-(`ser.train.options.train_config`, `ser.train.recipe.train`), its refusals raised as
+(`ser.train.option_table.train_config`, `ser.train.recipe.train`), its refusals raised as
 `SerError`s (docs/python.md)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from ser.api.store import Store
 from ser.errors import DiskFullError, PathError
 from ser.runs.record import RunRecord, head_summary, json_summary
 from ser.track.progress import Progress
-from ser.train.options import train_config
+from ser.train.option_table import train_config
 from ser.train.recipe import train as train_run
 
 if TYPE_CHECKING:

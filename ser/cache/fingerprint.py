@@ -27,8 +27,9 @@ from ser import __version__
 from ser.errors import StoreError
 
 # Written by the store while it works; never part of the provenance (``data_sha256``: the
-# content checksum recorded when the set is completed, `verify.RECORDED`).
-BOOKKEEPING = frozenset({"complete", "fingerprint", "data_sha256"})
+# content checksum recorded when the set is completed, `verify.RECORDED`; ``block_rows``:
+# the rows of its streamed plan's blocks, `FeatureStore.block_rows`).
+BOOKKEEPING = frozenset({"complete", "fingerprint", "data_sha256", "block_rows"})
 REQUIRED = ("extractor", "modality", "level", "dim", "dtype")
 LEVELS = ("frame", "token", "utterance")
 MODALITIES = ("audio", "text")

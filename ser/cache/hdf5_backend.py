@@ -195,6 +195,20 @@ class Hdf5Backend:
             for start, block in blocks:
                 data[start : start + len(block)] = block
 
+    def trim_data(self, name: str, rows: int) -> None:
+        with self._open(write=True) as f:
+            group = f[name]
+            data = group[DATA]
+            if data.maxshape[0] is None:  # chunked: resizable (`_create_data`)
+                data.resize(rows, axis=0)
+                return
+            # Contiguous (the layout of stores written before checksums): copied anew.
+            kept, attrs = data[:rows], dict(data.attrs)
+            del group[DATA]
+            new = _create_data(group, DATA, kept.shape, kept.dtype.str, kept.shape)
+            new[...] = kept
+            new.attrs.update(attrs)
+
     def repair_rows(self, name: str, runs: Sequence[tuple[int, np.ndarray]]) -> None:
         with self._open(write=True) as f:
             group = f[name]
@@ -365,7 +379,11 @@ def _create_data(
 ) -> h5py.Dataset:
     if not backend.CHUNK_CHECKSUMS or not shape[0]:  # HDF5 chunks no empty dataset
         return group.create_dataset(key, shape=shape, dtype=dtype)
-    return group.create_dataset(key, shape=shape, dtype=dtype, chunks=chunks, fletcher32=True)
+    # Resizable along the rows: a set written in place is cut to the rows it kept.
+    maxshape = (None, *shape[1:])
+    return group.create_dataset(
+        key, shape=shape, dtype=dtype, chunks=chunks, fletcher32=True, maxshape=maxshape
+    )
 
 
 def _write_small(group: h5py.Group, key: str, values: np.ndarray) -> None:

@@ -28,8 +28,9 @@ from ser.cache.receipt_file import receipt_path, receipt_sets
 from ser.cache.repair import repair_runs
 from ser.cache.shards import ShardWriter
 from ser.cache.store_types import Damage, VerifyReport
-from ser.cache.verify import RECORDED, Health, check_feature_set, stale_view
+from ser.cache.verify import RECORDED, Health, check_feature_set, data_bytes, stale_view
 from ser.errors import StoreError
+from ser.runtime.progress import BYTES, Counter, Tally
 
 
 class StoreHealth:
@@ -64,11 +65,13 @@ class StoreHealth:
         NaN/Inf, completeness, failures."""
         return self.verify_report().problems
 
-    def verify_report(self) -> VerifyReport:
+    def verify_report(self, bar: Counter | None = None) -> VerifyReport:
         """`verify` with each set's checksum as read and as recorded, its damage, and the
         store's own damaged parts (its metadata, its manifest, transcript sets): a damaged
-        part never keeps the others from being checked."""
+        part never keeps the others from being checked. `bar`: where the bytes of the
+        sets' data read are shown (`ser.runtime.progress.task_bar`), one task."""
         report = VerifyReport(problems=[], checksums={})
+        tally = Tally(bar, "verify", self._scanned_bytes(), BYTES) if bar is not None else None
         unreadable: dict[str, list[DamagedMetadata]] = {}
         for damaged in self._backend.damaged_metadata():
             line = f"{_said(damaged.part)}: {damaged.file} {damaged.reason}"
@@ -96,7 +99,9 @@ class StoreHealth:
                 report.checksums[name] = None
                 continue
             report.parts.pop(name, None)
-            self._check_into(report, name, manifest)
+            self._check_into(report, name, manifest, tally)
+        if tally is not None:
+            tally.finish()  # the sets it could not read: none of their bytes is left
         self._stale_into(report)
         self._missing_into(report)
         for name in self.transcript_sets():
@@ -106,9 +111,21 @@ class StoreHealth:
                 _add(report, part, problem)
         return report
 
-    def _check_into(self, report: VerifyReport, name: str, manifest: Manifest | None) -> None:
+    def _scanned_bytes(self) -> int:
+        """The bytes of data `verify_report` reads: every complete set's whose attributes
+        can be read."""
+        total = 0
+        for name in self.feature_sets():
+            with contextlib.suppress(StoreError):  # damaged: said by the check itself
+                total += data_bytes(self._backend, name, self._attrs_of(name))
+        return total
+
+    def _check_into(
+        self, report: VerifyReport, name: str, manifest: Manifest | None, tally: Tally | None
+    ) -> None:
         attrs = self._attrs_of(name)
-        found = check_feature_set(self._backend, manifest, name, attrs)
+        advance = tally.advance if tally is not None else None
+        found = check_feature_set(self._backend, manifest, name, attrs, advance)
         report.problems.extend(p for p in found.problems if p not in report.problems)
         report.checksums[name] = found.checksum
         if attrs.get("complete"):

@@ -56,21 +56,27 @@ def request_key(
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def write_receipt(store: Path, key: str | None, summary: Mapping[str, Any] | None) -> None:
+def write_receipt(
+    store: Path,
+    key: str | None,
+    summary: Mapping[str, Any] | None,
+    opened: FeatureStore | None = None,
+) -> None:
     """Remember a finished request (atomically: a reader sees the old or the new one),
-    with the `backup` of the store's attributes; None: the receipt's own, kept."""
+    with the `backup` of the store's attributes; None: the receipt's own, kept.
+    ``opened``: the store, opened already (its manifest is not read again)."""
     if key is None or summary is None:
         old = read_receipt(store) or {}
         key, summary = old.get("key"), old.get("summary", {})
-    record = {"key": key, "summary": dict(summary or {}), "backup": _backup(store)}
+    record = {"key": key, "summary": dict(summary or {}), "backup": _backup(store, opened)}
     text = json.dumps(record, indent=1).encode("utf-8")
     atomic_write(receipt_path(store), lambda f: f.write(text), "the store's receipt")
 
 
-def _backup(store: Path) -> dict[str, Any] | None:
+def _backup(store: Path, opened: FeatureStore | None = None) -> dict[str, Any] | None:
     """The store's attributes and its complete sets' (a damaged one's left out)."""
     try:
-        opened = FeatureStore.open(store)
+        opened = opened or FeatureStore.open(store)
     except StoreError:
         return None
     sets = {}

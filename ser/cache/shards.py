@@ -3,6 +3,9 @@
 A shard is ``shard-000042.npy`` (its rows, in manifest order) and ``shard-000042.json``
 (which utterances, how many rows each, failures), each committed with ``os.replace``, the
 ``.json`` last: its presence means the shard is done. Workers never open the store.
+A shard's part, ``shard-000042.part.npy`` and ``.part.json`` alike, holds the utterances
+of the batches it finished before its run stopped (`ShardWriter.write_part`): a resume
+reads them back (`ShardWriter.read_part`) and extracts only the rest; the whole shard replaces it.
 
 Example:
     >>> import tempfile
@@ -29,6 +32,7 @@ from ser.cache.atomic import atomic_write
 from ser.errors import StoreError
 
 _SHARD = re.compile(r"^shard-(\d+)\.json$")
+_PART = re.compile(r"^shard-(\d+)\.part\.json$")
 
 
 @dataclass(frozen=True)
@@ -59,12 +63,66 @@ class ShardWriter:
             index = self._checked_index(index)
             if index in failed:
                 raise StoreError(f"utterance {index} is both written and failed in one shard")
-            array = self._as_rows(index, values)
-            problem = _problem(array, self.dtype)
+            array = stored_rows(index, values, self.dim, self.dtype, self.level)
+            problem = row_problem(array, self.dtype)
             if problem:
                 failed[index] = problem
             else:
                 kept[index] = array
+        self._commit(shard_paths(self.directory, int(shard_id)), kept, failed, str(shard_id))
+        for path in part_paths(self.directory, int(shard_id))[::-1]:  # the record first
+            path.unlink(missing_ok=True)
+
+    def write_part(
+        self, shard_id: int, rows: Mapping[int, np.ndarray], failures: Mapping[int, str]
+    ) -> None:
+        """Commit the utterances of shard `shard_id` finished so far (whole batches: an
+        output depends on its batch), as `write` commits a shard, for a resume to keep."""
+        checked = {self._checked_index(i): np.asarray(v, self.dtype) for i, v in rows.items()}
+        failed = {self._checked_index(i): str(r) for i, r in failures.items()}
+        what = f"part of shard {shard_id}"
+        self._commit(part_paths(self.directory, int(shard_id)), checked, failed, what)
+
+    def part_indices(self, shard_id: int) -> set[int]:
+        """The utterances (manifest indices) the part of shard `shard_id` holds, rows or
+        failures (none: no part, or one of another fingerprint or unreadable)."""
+        meta = self._part_meta(shard_id)
+        return set() if meta is None else {*meta["indices"], *map(int, meta["failures"])}
+
+    def read_part(self, shard_id: int) -> tuple[dict[int, np.ndarray], dict[int, str]]:
+        """The rows and failures the part of shard `shard_id` holds (none: no usable
+        part)."""
+        meta = self._part_meta(shard_id)
+        if meta is None:
+            return {}, {}
+        counts = np.asarray(meta["counts"], np.int64)
+        starts = np.cumsum(counts) - counts
+        try:
+            data = np.load(part_paths(self.directory, shard_id)[0], allow_pickle=False)
+        except (OSError, ValueError):
+            return {}, {}
+        if data.ndim != 2 or len(data) != int(counts.sum()):
+            return {}, {}
+        held = zip(meta["indices"], starts, counts, strict=True)
+        rows = {int(i): data[a : a + n] for i, a, n in held}
+        return rows, {int(i): r for i, r in meta["failures"].items()}
+
+    def _part_meta(self, shard_id: int) -> dict | None:
+        record = part_paths(self.directory, shard_id)[1]
+        try:
+            meta = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return meta if meta.get("fingerprint") == self.fingerprint else None
+
+    def _commit(
+        self,
+        paths: tuple[Path, Path],
+        kept: Mapping[int, np.ndarray],
+        failed: Mapping[int, str],
+        shard: str,
+    ) -> None:
+        """The rows' ``.npy`` then the record's ``.json``, each replaced atomically."""
         order = sorted(kept)
         parts = [kept[i] for i in order]  # each [rows_i, dim], contiguous
         meta = {
@@ -73,9 +131,9 @@ class ShardWriter:
             "counts": [len(kept[i]) for i in order],
             "failures": {str(i): failed[i] for i in sorted(failed)},
         }
-        npy, record = shard_paths(self.directory, int(shard_id))
+        npy, record = paths
         self.directory.mkdir(parents=True, exist_ok=True)
-        what = f"shard {shard_id} of {self.directory.name}"
+        what = f"shard {shard} of {self.directory.name}"
         atomic_write(npy, lambda f: _save_rows(f, parts, self.dim, self.dtype), what)
         atomic_write(record, lambda f: f.write(json.dumps(meta).encode("utf-8")), what)
 
@@ -86,18 +144,19 @@ class ShardWriter:
             )
         return int(index)
 
-    def _as_rows(self, index: int, values: np.ndarray) -> np.ndarray:
-        array = np.asarray(values)
-        if array.ndim == 1 and self.level == "utterance":
-            array = array.reshape(1, -1)
-        if array.ndim != 2 or array.shape[1] != self.dim:
-            raise StoreError(
-                f"utterance {index}: expected [rows, {self.dim}] features, got {array.shape}"
-            )
-        if self.level == "utterance" and len(array) > 1:
-            raise StoreError(f"utterance {index}: utterance-level features need one row")
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just after
-            return np.ascontiguousarray(array, dtype=self.dtype)
+
+def stored_rows(index: int, values: np.ndarray, dim: int, dtype: str, level: str) -> np.ndarray:
+    """Utterance `index`'s rows as a set stores them: ``[n_rows, dim]`` (a ``[dim]`` vector at
+    utterance level is one row) in `dtype`; StoreError for any other shape."""
+    array = np.asarray(values)
+    if array.ndim == 1 and level == "utterance":
+        array = array.reshape(1, -1)
+    if array.ndim != 2 or array.shape[1] != dim:
+        raise StoreError(f"utterance {index}: expected [rows, {dim}] features, got {array.shape}")
+    if level == "utterance" and len(array) > 1:
+        raise StoreError(f"utterance {index}: utterance-level features need one row")
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just after
+        return np.ascontiguousarray(array, dtype=dtype)
 
 
 def _save_rows(file: BinaryIO, parts: list[np.ndarray], dim: int, dtype: str) -> None:
@@ -115,7 +174,8 @@ def _save_rows(file: BinaryIO, parts: list[np.ndarray], dim: int, dtype: str) ->
         file.write(part.data)
 
 
-def _problem(array: np.ndarray, dtype: str) -> str:
+def row_problem(array: np.ndarray, dtype: str) -> str:
+    """Why rows cast to `dtype` cannot be stored ("" when they can): none, or not finite."""
     if len(array) == 0:
         return "no output (0 rows)"
     if not np.isfinite(array).all():
@@ -126,6 +186,11 @@ def _problem(array: np.ndarray, dtype: str) -> str:
 def shard_paths(directory: Path, shard_id: int) -> tuple[Path, Path]:
     stem = directory / f"shard-{shard_id:06d}"
     return stem.with_suffix(".npy"), stem.with_suffix(".json")
+
+
+def part_paths(directory: Path, shard_id: int) -> tuple[Path, Path]:
+    stem = directory / f"shard-{shard_id:06d}.part"
+    return stem.with_suffix(".part.npy"), stem.with_suffix(".part.json")
 
 
 def done_shards(directory: Path) -> set[int]:
@@ -253,20 +318,31 @@ def staged_utterances(
 
 
 def staged_summary(directory: Path) -> tuple[int, int, int]:
-    """(rows, failures, shards) committed so far in a staging folder."""
+    """(rows, failures, shards) committed so far in a staging folder, the rows and
+    failures of shards' parts among them."""
     rows = failed = 0
     done = done_shards(directory)
-    for shard_id in done:
-        meta = json.loads(shard_paths(directory, shard_id)[1].read_text("utf-8"))
+    records = [shard_paths(directory, shard_id)[1] for shard_id in done]
+    records += [p for p in directory.glob("shard-*.part.json") if _is_part(p, done)]
+    for record in records:
+        meta = json.loads(record.read_text("utf-8"))
         rows += sum(meta["counts"])
         failed += len(meta["failures"])
     return rows, failed, len(done)
 
 
+def _is_part(record: Path, done: set[int]) -> bool:
+    """Whether `record` is the part of a shard not done (a done one's is stale)."""
+    match = _PART.match(record.name)
+    return match is not None and int(match.group(1)) not in done
+
+
 def keep_only(directory: Path, fingerprint: str) -> None:
-    """Drop the shards in ``directory`` written for another fingerprint (or unreadable)."""
-    for shard_id in done_shards(directory):
-        npy, record = shard_paths(directory, shard_id)
+    """Drop the shards (and parts) in ``directory`` written for another fingerprint (or
+    unreadable)."""
+    parts = {int(m.group(1)) for p in directory.glob("*.json") if (m := _PART.match(p.name))}
+    pairs = [shard_paths(directory, i) for i in done_shards(directory)]
+    for npy, record in pairs + [part_paths(directory, i) for i in parts]:
         try:
             kept = json.loads(record.read_text("utf-8")).get("fingerprint") == fingerprint
         except (OSError, ValueError):

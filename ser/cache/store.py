@@ -3,11 +3,13 @@
 Writing goes through staging so that any process can contribute and a killed run loses
 nothing: workers commit shards with a `ShardWriter`; ``consolidate`` lays them out in
 manifest order, records their checksum, marks the set complete (last) and only then drops
-the staging folder. Every chunk carries its own checksum (`backend.py`): a read of a
-damaged one is a `StoreError` naming the rows, the utterances and the repair command, and
-`repair` writes re-extracted utterances back over them (`repair.py`). Damaged metadata is
-a `StoreError` naming the set (or the manifest) and the file, which blocks no other set;
-`mend` writes it anew from the store's own copies (`mend.py`).
+the staging folder. A writer that knows every utterance's row count before it starts
+(`ser store import`) writes each row once, straight into place (`place`, `placed.py`).
+Every chunk carries its own checksum (`backend.py`): a read of a damaged one is a
+`StoreError` naming the rows, the utterances and the repair command, and `repair` writes
+re-extracted utterances back over them (`repair.py`). Damaged metadata is a `StoreError`
+naming the set (or the manifest) and the file, which blocks no other set; `mend` writes
+it anew from the store's own copies (`mend.py`).
 
 Example:
     >>> import tempfile
@@ -58,15 +60,29 @@ from ser.cache.formats import backend_for
 from ser.cache.health import StoreHealth
 from ser.cache.lock import store_lock, try_lock, who
 from ser.cache.manifest import Manifest
+from ser.cache.placed import PlacedRows, placed_so_far
 from ser.cache.repair import read_damage
 from ser.cache.store_types import FeatureData, FeatureSetInfo
 from ser.cache.transcripts import TranscriptSets
 from ser.cache.verify import BLOCK_BYTES, RECORDED, little_bytes
 from ser.corpus.registry import store_kind
 from ser.errors import FingerprintMismatch, StoreError, StoreLocked
+from ser.runtime.progress import BYTES, Counter, Tally
 from ser.runtime.units import human_bytes
 
-CHUNK_BYTES = 16 * 2**20  # rows per chunk/block: about this many bytes
+CHUNK_BYTES = 16 * 2**20  # a chunk of a large set: about this many bytes
+#: A set is written in at least this many chunks where MIN_CHUNK_BYTES allows: a streamed
+#: input caches a few chunks (`ser.train.placement`), so a set of one chunk (IS13's 10 MiB
+#: was) could only be read whole.
+STREAM_CHUNKS = 64
+#: Reading a chunk costs about 0.45 ms besides its bytes (its file opened, its checksum):
+#: a 16 MiB set read in 32 KiB chunks took 0.26 s of CPU, in 128 KiB ones 0.07 s, in 512
+#: KiB ones 0.02 s. No set is written in chunks under this ...
+MIN_CHUNK_BYTES = 256 * 2**10
+#: ... and `ser store rechunk` warns under this (a streamed step then reads for seconds).
+FAST_CHUNK_BYTES = 64 * 2**10
+#: A complete set's attribute: the rows of its streamed plan's blocks (`block_rows`).
+BLOCK_ROWS = "block_rows"
 
 
 class FeatureStore(TranscriptSets, StoreHealth):
@@ -237,7 +253,7 @@ class FeatureStore(TranscriptSets, StoreHealth):
         layout = shards.gather(writer, n_shards)
         dim, dtype = writer.dim, writer.dtype
         rows = int(layout.counts.sum())
-        block = _chunk_rows(rows, dim, dtype)
+        block = chunk_rows_for(rows, dim, dtype)
         self._backend.create_data(name, (rows, dim), dtype, block)
         # The checksum of the rows as they are handed over, so that verify finds what went
         # wrong from here on, in the writing too.
@@ -245,9 +261,43 @@ class FeatureStore(TranscriptSets, StoreHealth):
         for start, rows_here in shards.blocks(layout, writer, block):
             digest.update(little_bytes(rows_here))
             self._backend.write_blocks(name, [(start, rows_here)])
-        failures = failure_arrays(self.manifest.utt_ids, layout.failures)
-        self._backend.write_arrays(name, {"offsets": layout.offsets, **failures})
-        self._commit_attrs(name, {**attrs, RECORDED: digest.hexdigest(), "complete": True})
+        digest_hex = digest.hexdigest()
+        self._complete_set(name, attrs, layout.offsets, layout.failures, digest_hex, block)
+
+    def place(self, name: str, counts: np.ndarray) -> PlacedRows:
+        """A writer of incomplete set ``name``'s rows straight into its data array, each
+        row once (`placed.py`): ``counts`` [n_utt] the rows each utterance will have (0:
+        none, a failure); it goes on from where a killed one stopped."""
+        self._require_writable()
+        attrs = self._attrs_of(name)
+        if attrs.get("complete"):
+            raise StoreError(f"{self.path}: feature set {name!r} is complete already")
+        counts = np.asarray(counts, np.int64)
+        if counts.shape != (len(self.manifest),) or (counts < 0).any():
+            raise ValueError(f"counts: one row count per manifest utterance, got {counts.shape}")
+        block = chunk_rows_for(int(counts.sum()), attrs["dim"], attrs["dtype"])
+
+        def finish(offsets: np.ndarray, failures: dict[int, str], digest: str) -> None:
+            self._complete_set(name, attrs, offsets, failures, digest, block)
+
+        return PlacedRows(self._backend, name, attrs, counts, block, self._staging / name, finish)
+
+    def _complete_set(
+        self,
+        name: str,
+        attrs: dict[str, Any],
+        offsets: np.ndarray,
+        failures: Mapping[int, str],
+        digest: str,
+        block: int,
+    ) -> None:
+        """A set whose rows are all written made complete: its offsets and failures, the
+        rows' checksum and, last, its attributes (`block`: the rows of the chunks it was
+        written in, its streamed plan's blocks); then its staging goes."""
+        table = failure_arrays(self.manifest.utt_ids, failures)
+        self._backend.write_arrays(name, {"offsets": offsets, **table})
+        done = {RECORDED: digest, BLOCK_ROWS: block, "complete": True}
+        self._commit_attrs(name, {**attrs, **done})
         self._clear_staging(name)
 
     def read(self, name: str) -> FeatureData:
@@ -290,11 +340,25 @@ class FeatureStore(TranscriptSets, StoreHealth):
         """Rows per chunk of a set's data: the unit a streamed read takes."""
         return self._backend.chunk_rows(name)
 
-    def rechunk(self, name: str, chunk_bytes: int) -> tuple[int, int]:
+    def block_rows(self, name: str) -> int:
+        """The rows of a complete set's blocks, the unit a streamed run's batches are
+        planned by (`ser.train.batches.windowed_plans`): its chunks as it was first
+        written, whatever `rechunk` made of them since (a set written before they were
+        recorded: the chunks it would be written in now), so that a run's batches never
+        depend on the set's chunks."""
+        attrs = self._complete_attrs(name)
+        if BLOCK_ROWS in attrs:
+            return max(1, int(attrs[BLOCK_ROWS]))
+        layout = self._backend.data_layout(name)
+        (rows, dim), dtype = layout if layout is not None else ((0, 1), np.dtype("float32"))
+        return chunk_rows_for(rows, dim, dtype.str)
+
+    def rechunk(self, name: str, chunk_bytes: int, bar: Counter | None = None) -> tuple[int, int]:
         """Write complete set ``name``'s data anew in chunks of about ``chunk_bytes`` (whole
         rows): the same rows, offsets, attributes and fingerprint, checked against the
         checksum recorded with them before the new array replaces the old. The old array
-        stands until the new one is whole. (rows per chunk before, after)."""
+        stands until the new one is whole. (rows per chunk before, after). `bar`: where
+        the bytes copied are shown (`ser.runtime.progress.task_bar`)."""
         self._require_writable()
         attrs = self._complete_attrs(name)
         layout = self._backend.data_layout(name)
@@ -307,23 +371,27 @@ class FeatureStore(TranscriptSets, StoreHealth):
                 f"{self.path}: feature set {name!r}: a chunk of {human_bytes(chunk_bytes)} is "
                 f"under one row ({human_bytes(row_bytes)}); give at least that"
             )
-        after = _chunk_rows(rows, dim, dtype.str, chunk_bytes)
+        after = chunk_rows_for(rows, dim, dtype.str, chunk_bytes)
         if after != before and rows:
             step = after * max(1, BLOCK_BYTES // (after * row_bytes))  # whole new chunks
-            blocks = self._checked_blocks(name, rows, step, attrs.get(RECORDED))
+            tally = Tally(bar, name, rows * row_bytes, BYTES)
+            blocks = self._checked_blocks(name, rows, step, attrs.get(RECORDED), tally)
             self._backend.rechunk_data(name, after, blocks)
+            tally.finish()
         return before, after
 
     def _checked_blocks(
-        self, name: str, rows: int, step: int, recorded: str | None
+        self, name: str, rows: int, step: int, recorded: str | None, tally: Tally
     ) -> Iterator[tuple[int, np.ndarray]]:
-        """The set's rows in blocks of ``step``; StoreError after the last when they are
-        not the rows whose checksum was recorded (nothing is swapped in then)."""
+        """The set's rows in blocks of ``step`` (`tally` told each one's bytes once the
+        block before is written); StoreError after the last when they are not the rows
+        whose checksum was recorded (nothing is swapped in then)."""
         digest = hashlib.sha256()
         for start in range(0, rows, step):
             block = self.read_rows(name, start, min(start + step, rows))
             digest.update(little_bytes(block))
             yield start, block
+            tally.advance(block.nbytes)
         if recorded is not None and digest.hexdigest() != recorded:
             raise StoreError(
                 f"{self.path}: feature set {name!r}: its rows differ from their recorded "
@@ -346,6 +414,8 @@ class FeatureStore(TranscriptSets, StoreHealth):
             n_failed, n_shards = self._backend.array_length(name, "failures_utt_id") or 0, 0
         else:
             rows, n_failed, n_shards = shards.staged_summary(self._staging / name)
+            written, rejected = placed_so_far(self._staging / name)  # an import under way
+            rows, n_failed = rows + written, n_failed + rejected
         described = {k: attrs[k] for k in ("modality", "level", "dim", "dtype", "fingerprint")}
         return FeatureSetInfo(
             name=name,
@@ -430,11 +500,24 @@ class FeatureStore(TranscriptSets, StoreHealth):
                 folder.rmdir()
 
 
-def _chunk_rows(rows: int, dim: int, dtype: str, chunk_bytes: int | None = None) -> int:
-    """Rows per chunk: about `chunk_bytes` (CHUNK_BYTES), evened out so the padded last
-    chunk is small."""
-    size = CHUNK_BYTES if chunk_bytes is None else chunk_bytes  # looked up now: tests set it
-    target = max(1, size // (dim * np.dtype(dtype).itemsize))
+def chunk_bytes_for(set_bytes: int) -> int:
+    """About how many bytes a chunk of a set of `set_bytes` is written in (by extraction
+    and import alike): `CHUNK_BYTES`, or less, so that the set has `STREAM_CHUNKS` chunks
+    and streams under a budget smaller than itself, never under `MIN_CHUNK_BYTES`.
+
+    >>> [chunk_bytes_for(n) // 2**10 for n in (2**20, 10 * 2**20, 2**30, 2**40)]
+    [256, 256, 16384, 16384]
+    """
+    # The constants looked up now: tests set them.
+    return min(CHUNK_BYTES, max(MIN_CHUNK_BYTES, set_bytes // STREAM_CHUNKS))
+
+
+def chunk_rows_for(rows: int, dim: int, dtype: str, chunk_bytes: int | None = None) -> int:
+    """Rows per chunk: about `chunk_bytes` (None: `chunk_bytes_for` the set), evened out
+    so the padded last chunk is small."""
+    row_bytes = dim * np.dtype(dtype).itemsize
+    size = chunk_bytes_for(rows * row_bytes) if chunk_bytes is None else chunk_bytes
+    target = max(1, size // max(row_bytes, 1))
     n_chunks = max(1, -(-rows // target))
     return max(1, -(-rows // n_chunks))
 

@@ -12,6 +12,7 @@ extracted again with other settings is stale (`stale_view`).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from ser.cache.backend import (
 from ser.cache.fingerprint import VIEW_SOURCE, fingerprint, identity, matches
 from ser.cache.manifest import Manifest
 from ser.cache.store_types import Damage
+from ser.errors import StoreError
 
 BLOCK_BYTES = 64 * 2**20  # rows are scanned in blocks of about this size
 RECORDED = "data_sha256"  # the set attribute holding the checksum recorded at completion
@@ -54,13 +56,25 @@ class Scan:
     bad_rows: np.ndarray  # rows holding NaN or Inf, int64
 
 
+#: Told the bytes of each block a scan has read (a progress bar's advance).
+Advance = Callable[[int], None]
+
+
 def check_feature_set(
-    backend: Backend, manifest: Manifest | None, name: str, attrs: dict[str, Any]
+    backend: Backend,
+    manifest: Manifest | None,
+    name: str,
+    attrs: dict[str, Any],
+    advance: Advance | None = None,
 ) -> Health:
     """Problems of feature set ``name`` (empty when healthy), its checksums and damage;
-    ``manifest`` None (damaged): what needs it to be checked is not."""
+    ``manifest`` None (damaged): what needs it to be checked is not; `advance` is told
+    the bytes of each block of its data read."""
     if not attrs.get("complete"):
-        problem = f"{name}: incomplete (extraction or consolidation has not finished)"
+        stopped = (
+            "import" if attrs.get("extractor") == "imported" else "extraction or consolidation"
+        )
+        problem = f"{name}: incomplete ({stopped} has not finished)"
         return Health([problem], None, None, Damage())
     recorded = attrs.get(RECORDED)
     try:
@@ -75,7 +89,7 @@ def check_feature_set(
     if layout is None:
         return Health(problems, None, recorded, Damage(whole=True, problems=tuple(problems)))
     (rows, dim), dtype = layout
-    scan = scan_data(backend, name, rows, dim, dtype)
+    scan = scan_data(backend, name, rows, dim, dtype, advance)
     local = _damage(manifest, name, offsets, scan)
     differs = []
     if scan.digest is not None and recorded is not None and scan.digest != recorded:
@@ -215,24 +229,51 @@ def _row_count_problems(
     return problems
 
 
-def scan_data(backend: Backend, name: str, rows: int, dim: int, dtype: np.dtype) -> Scan:
-    """Read every chunk of the set's data once: its sha256, damaged chunks, NaN/Inf rows."""
+def scan_data(
+    backend: Backend,
+    name: str,
+    rows: int,
+    dim: int,
+    dtype: np.dtype,
+    advance: Advance | None = None,
+) -> Scan:
+    """Read every chunk of the set's data once: its sha256, damaged chunks, NaN/Inf rows;
+    `advance` is told the bytes of each block read."""
     digest = hashlib.sha256()
     damaged: list[tuple[int, int]] = []
     bad: list[np.ndarray] = []
     chunk = backend.chunk_rows(name)
     step = chunk * max(1, BLOCK_BYTES // (chunk * dim * dtype.itemsize))
     for start in range(0, rows, step):
+        stop = min(start + step, rows)
         try:
-            block = backend.read_rows(name, start, min(start + step, rows))
+            block = backend.read_rows(name, start, stop)
         except DamagedChunks as error:
             damaged += error.spans
             continue
+        finally:
+            if advance is not None:
+                advance((stop - start) * dim * dtype.itemsize)
         if not damaged:  # past a damaged chunk the digest means nothing
             digest.update(little_bytes(block))
         bad.append(start + np.flatnonzero(~np.isfinite(block).all(axis=1)))
     bad_rows = np.concatenate([np.zeros(0, np.int64), *bad]).astype(np.int64)
     return Scan(None if damaged else digest.hexdigest(), damaged, bad_rows)
+
+
+def data_bytes(backend: Backend, name: str, attrs: dict[str, Any]) -> int:
+    """The bytes a check of complete set ``name`` reads (0: one it will not scan, or
+    whose layout cannot be read)."""
+    if not attrs.get("complete"):
+        return 0
+    try:
+        layout = backend.data_layout(name)
+    except StoreError:
+        return 0
+    if layout is None:
+        return 0
+    (rows, dim), dtype = layout
+    return rows * dim * dtype.itemsize
 
 
 def little_bytes(block: np.ndarray) -> memoryview:

@@ -193,6 +193,10 @@ class ZarrBackend:
         for start, block in blocks:
             array[start : start + len(block)] = block
 
+    def trim_data(self, name: str, rows: int) -> None:
+        array = self._data(name)
+        array.resize((rows, int(array.shape[1])))  # the chunks past the new end deleted
+
     def repair_rows(self, name: str, runs: Sequence[tuple[int, np.ndarray]]) -> None:
         # In place: zarr writes a chunk the selection covers whole without reading it, and
         # each chunk file by temp file and rename.

@@ -29,7 +29,7 @@ from ser.predict.timeline import plot_timeline
 from ser.predict.vad import VadOptions
 from ser.predict.vtt import vtt_text
 from ser.runtime.device import DEVICE_HELP
-from ser.runtime.progress import log_console
+from ser.runtime.progress import log_console, task_bar
 from ser.runtime.threads import set_torch_threads
 
 # What a full disk's message says of a re-run: nothing to resume, the table is out already.
@@ -134,6 +134,13 @@ def _output(key: str, help: str) -> Callable[[Any], Any]:
     help="CPU threads for torch [from this process's CPU budget; see ser/runtime/threads.py].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="No progress (the inputs each encoder has done, on stderr: a bar on a terminal, "
+    "else a line at most every 30 s from 10 s in).",
+)
 @_output("csv_path", "Also write a CSV.")
 @_output("vtt_path", "Also write WebVTT subtitles: one cue per segment (needs --segment).")
 @_output(
@@ -193,7 +200,8 @@ def predict_command(**o: Any) -> None:  # Any: each option's value, of its own t
         if o["challenge_path"]:
             task_of(run, o["challenge_task"])
 
-    result = predict(config, message=message, check=refuse)
+    with task_bar(err, not o["quiet"]) as bar:  # an encoder's inputs done
+        result = predict(config, message=message, check=refuse, bar=bar)
     if o["as_json"]:
         click.echo(json.dumps(as_json(result)))
     else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -132,6 +133,8 @@ def _print_info(
     table.add_column("failures", justify="right")
     for i in infos:
         state = "complete" if i.complete else f"incomplete ({i.staged_shards} shards staged)"
+        if not i.complete and not i.staged_shards and i.rows:  # an import stopped part-way
+            state = f"incomplete ({i.rows:,} rows written)"
         computed = str(i.attrs.get("precision") or "unknown")
         sizes = (str(i.rows), str(i.dim), i.dtype, computed, human_bytes(i.bytes))
         table.add_row(i.name, i.level, *sizes, i.fingerprint[:12], state, str(i.failures))
@@ -144,11 +147,20 @@ def _print_info(
     console.print(table if shown else f"{fs.path}: {utterances}, no features")
 
 
+QUIET = click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="No progress (a bar on a terminal, else a line at most every 30 s).",
+)
+
+
 @store.command("verify")
 @click.argument("path", type=STORE_PATH)
 @click.option("--json", "as_json", is_flag=True, help="JSON with a checksum per feature set.")
+@QUIET
 @click.pass_context
-def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
+def verify(ctx: click.Context, path: Path, as_json: bool, quiet: bool) -> None:
     """Check the store at PATH (exit 1 if not healthy): reads every chunk, checking its
     checksum, and compares each feature set's content checksum with the one recorded when
     it was completed; every piece of metadata; offsets, NaN/Inf, completeness, failures.
@@ -161,11 +173,13 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
 
     With --json each feature set gets its content checksum (sha256 of its data in manifest
     order) to compare stores across machines and backends, and the recorded one.
+    Progress (bytes read, their rate, the time left) goes to stderr.
     """
     from ser.cache import FeatureStore
     from ser.cache.backend import DamagedMetadata, StoreUnreadable
     from ser.cache.lock import refuse_while_written
     from ser.cache.receipt_file import receipt_path
+    from ser.runtime.progress import log_console, task_bar
 
     refuse_while_written(path.absolute())  # what it would find is the writer's work under way
     try:
@@ -173,7 +187,8 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
     except (StoreUnreadable, DamagedMetadata) as error:  # nothing else can be read
         _unopenable(ctx, path, error, as_json)
         return
-    report = fs.verify_report()
+    with task_bar(log_console(quiet), not quiet) as bar:
+        report = fs.verify_report(bar)
     repairs = _repairs(fs, report) if not report.healthy else {}
     remakes = _remakes(fs, report)
     if as_json:
@@ -297,7 +312,7 @@ def _unopenable(
 @store.command("repair")
 @click.argument("path", type=STORE_PATH)
 @click.argument("corpus_root", required=False, type=click.Path(path_type=Path))
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@QUIET
 @click.pass_context
 def repair(ctx: click.Context, path: Path, corpus_root: Path | None, quiet: bool) -> None:
     """Repair everything `ser store verify` finds damaged in the store at PATH, then check
@@ -333,7 +348,8 @@ def repair(ctx: click.Context, path: Path, corpus_root: Path | None, quiet: bool
     help="About this many bytes a chunk, in whole rows (e.g. 512KiB, 16MiB): what a "
     "streamed read takes at a time (`ser train --memory-budget`).",
 )
-def rechunk(path: Path, name: str, chunk_size: str) -> None:
+@QUIET
+def rechunk(path: Path, name: str, chunk_size: str, quiet: bool) -> None:
     """Write feature set NAME of the store at PATH anew in chunks of about --chunk-size:
     the same rows, offsets and fingerprint (runs resume on it), the old array kept until
     the new one is whole. Small chunks let a set stream under a small memory budget;
@@ -341,6 +357,7 @@ def rechunk(path: Path, name: str, chunk_size: str) -> None:
     import numpy as np
 
     from ser.cache import FeatureStore
+    from ser.runtime.progress import log_console, task_bar
     from ser.runtime.units import parse_size
 
     try:
@@ -348,8 +365,8 @@ def rechunk(path: Path, name: str, chunk_size: str) -> None:
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--chunk-size") from None
     fs = FeatureStore.open(path, mode="a")
-    with fs.lock():
-        before, after = fs.rechunk(name, size)
+    with fs.lock(), task_bar(log_console(quiet), not quiet) as bar:
+        before, after = fs.rechunk(name, size, bar)
     described = fs.info(name)
     row_bytes = described.dim * np.dtype(described.dtype).itemsize
     if before == after:
@@ -358,6 +375,24 @@ def rechunk(path: Path, name: str, chunk_size: str) -> None:
     click.echo(
         f"{name}: rechunked from {_chunk_text(before, row_bytes)} to "
         f"{_chunk_text(after, row_bytes)} ({fs.path})"
+    )
+    if slow := _slow_chunks(after, described.rows, row_bytes):
+        click.echo(f"note: {name}: {slow}", err=True)
+
+
+def _slow_chunks(rows: int, held: int, row_bytes: int) -> str:
+    """Why chunks of `rows` rows of a set of `held` are too small to read fast ("": they
+    are not, or the set is one chunk anyway)."""
+    from ser.cache import store as store_module
+
+    size = rows * row_bytes
+    if size >= store_module.FAST_CHUNK_BYTES or rows >= held:
+        return ""
+    least = human_bytes(store_module.MIN_CHUNK_BYTES)
+    return (
+        f"{-(-held // rows):,} chunks of {human_bytes(size)} are too small to read fast "
+        "(each costs about 0.5 ms besides its bytes: a streamed step reads for seconds); "
+        f"chunks of {least} or more read at disk speed (--chunk-size {least.replace(' ', '')})"
     )
 
 
@@ -371,10 +406,17 @@ def _chunk_text(rows: int, row_bytes: int) -> str:
 @corpus_option()
 @audio_root_option()
 @classes_option("Class set whose utterances the manifest holds.")
+@QUIET
 def init(
-    path: Path, corpus_root: Path, corpus: str | None, audio_root: Path | None, classes: str
+    path: Path,
+    corpus_root: Path,
+    corpus: str | None,
+    audio_root: Path | None,
+    classes: str,
+    quiet: bool,
 ) -> None:
-    """Create a store at PATH holding only the manifest of CORPUS_ROOT."""
+    """Create a store at PATH holding only the manifest of CORPUS_ROOT, and each
+    utterance's audio print (a bar of utterances on stderr while they are made)."""
     from ser.cache import FeatureStore, Manifest
     from ser.cache.formats import backend_for
     from ser.corpus.options import ReadOptions
@@ -383,7 +425,15 @@ def init(
     from ser.runtime.progress import log_console
 
     existed = backend_for(path.absolute(), writable=False).exists()
+    err = log_console(quiet)
+    started = time.perf_counter()
+    err.print(f"reading the corpus at {corpus_root}", highlight=False, markup=False)
     kind, reading = read_corpus(corpus_root, corpus, classes, ReadOptions(audio_root))
+    err.print(
+        f"read {len(reading.utterances):,} utterances ({kind.name}) in "
+        f"{time.perf_counter() - started:.1f} s",
+        highlight=False,
+    )
     manifest = Manifest.from_utterances(reading.utterances, reading.root)
     root = reading.source or reading.root
     attrs = {"corpus_root": str(root), "classes": classes, **kind.attrs(reading)}
@@ -391,7 +441,7 @@ def init(
     verb = "exists already with this manifest:" if existed else "created"
     click.echo(f"{verb} {fs.path} ({fs.backend}): {len(manifest)} utterances, classes {classes}")
     with fs.lock():  # its audio prints, as `ser extract` makes them (where it has none)
-        add_prints(fs, reading.root, log_console())
+        add_prints(fs, reading.root, err)
     if reading.problems:
         some = "; ".join(f"{p.utt_id}: {p.problem}" for p in reading.problems[:3])
         click.echo(f"{len(reading.problems)} corpus problems (see `ser corpus summary`): {some}")
@@ -415,15 +465,39 @@ def init(
     help="Replace a set of that name: from other data, or from the same file again (what "
     "mends a damaged imported set).",
 )
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_context
 def import_(
-    path: Path, npz: Path, name: str, modality: str, level: str, dtype: str | None, overwrite: bool
+    ctx: click.Context,
+    path: Path,
+    npz: Path,
+    name: str,
+    modality: str,
+    level: str,
+    dtype: str | None,
+    overwrite: bool,
+    quiet: bool,
 ) -> None:
-    """Add features computed elsewhere from NPZ (utterance id -> array) to the store."""
+    """Add features computed elsewhere from NPZ (utterance id -> array) to the store.
+
+    Each row is written once, straight into the store, and the store's receipt is written
+    beside it. An import stopped part-way (Ctrl-C, a kill, a full disk) keeps the rows it
+    wrote: the same command goes on from them.
+    """
     from ser.cache import FeatureStore
     from ser.cache.importer import ImportConfig, import_npz
+    from ser.commands.options import command_line, interrupted
+    from ser.extract.progress import progress_bar
+    from ser.runtime.progress import log_console
 
     config = ImportConfig(name, modality, level, dtype, overwrite)
-    result = import_npz(FeatureStore.open(path, mode="a"), npz, config)
+    store = FeatureStore.open(path, mode="a")
+    try:
+        with progress_bar(log_console(quiet), enabled=not quiet) as bar:
+            result = import_npz(store, npz, config, bar)
+    except KeyboardInterrupt:
+        again = command_line(ctx, leave_out=("overwrite",))
+        interrupted(f"interrupted: the rows imported so far are kept; `{again}` goes on from them")
     if result.already:
         click.echo(f"{name}: {npz.name} was imported already (same file); nothing to do")
         return

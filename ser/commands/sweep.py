@@ -76,6 +76,12 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
 )
 @click.option("--dry-run", is_flag=True, help="List the cells and estimates; train nothing.")
 @click.option(
+    "--no-probe",
+    is_flag=True,
+    help="With --dry-run: no timed probe of each family no trained cell calibrates (a few "
+    "steps of its first cell's first member, in a temporary folder); the rough estimate.",
+)
+@click.option(
     "--workers",
     type=int,
     help="Local dask cluster of N workers (one GPU each with CUDA) [on the CPU: chosen from "
@@ -149,7 +155,8 @@ def sweep_command(**o: Any) -> None:  # Any: each option's value, of its own typ
     )
     cells = tracked(resolve_cells(spec.cells, stores, o["out"]), tracking)
     execution = sweep_execution(cells, o["workers"], o["threads"], o["scheduler"])
-    plan = estimate_sweep(cells, o["out"], execution)
+    probe = o["dry_run"] and not o["no_probe"]  # a run times itself as it trains
+    plan = estimate_sweep(cells, o["out"], execution, probe=probe)
     if o["dry_run"]:
         _dry_run(cells, plan, o["as_json"], execution)
         return
@@ -383,6 +390,8 @@ def _dry_run(
             f"members; {p.estimate.parameters:,} parameters, "
             f"{human_bytes(p.estimate.memory)}, {left}"
         )
+    for line in plan.probed.values():  # what each family's probe measured, or why not
+        click.echo(f"probe: {line}")
     click.echo(f"estimated total for the cells to train: {_total(plan)}")
     click.echo(f"would train as {execution.describe()}")
 

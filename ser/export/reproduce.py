@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from ser.extract.remake import CORPUS_PLACEHOLDER, Corpus, remake
 from ser.extract.views import view_of_suffix
 from ser.runs.record import RunRecord
-from ser.train.options import MODEL, RUN, train_options
+from ser.train.option_table import MODEL, RUN, train_options
 
 #: `ser train` options that say how or where a run ran, not what it is: left out.
 HOW = ("device", "threads", "members_at_once", "step", "processes", "overwrite", "corpus_root")

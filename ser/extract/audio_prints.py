@@ -43,6 +43,7 @@ from ser.cache.manifest import AUDIO_PRINT
 from ser.corpus.audio import AudioError, AudioSource, audio_info, load_audio, source_path
 from ser.errors import StoreError
 from ser.extract.shards import audio_sources
+from ser.runtime.progress import task_bar
 from ser.runtime.threads import cpu_budget
 
 
@@ -75,15 +76,18 @@ def prints_to_make(store: FeatureStore, repair: bool) -> list[int]:
     return [i for i, p in enumerate(store.manifest.column(AUDIO_PRINT).tolist()) if not p]
 
 
-def add_prints(store: FeatureStore, root: Path, console: Console, repair: bool = False) -> None:
+def add_prints(
+    store: FeatureStore, root: Path, console: Console, repair: bool = False, bar: bool = True
+) -> None:
     """Print the rows `prints_to_make` names and write them into the store's manifest
-    (in one step: a killed run prints them again), saying how many and how long."""
+    (in one step: a killed run prints them again), saying how many and how long (and,
+    with `bar`, how far as it goes)."""
     rows = prints_to_make(store, repair)
     if not rows:
         return
     started = time.perf_counter()
     sources = audio_sources(store.manifest, root)
-    made = _prints([sources[i] for i in rows])
+    made = _prints([sources[i] for i in rows], console if bar else None)
     prints = (
         store.manifest.column(AUDIO_PRINT).tolist()
         if AUDIO_PRINT in store.manifest.names
@@ -100,16 +104,18 @@ def add_prints(store: FeatureStore, root: Path, console: Console, repair: bool =
     )
 
 
-def refuse_changed_audio(store: FeatureStore, root: Path, begun_before: set[str]) -> None:
+def refuse_changed_audio(
+    store: FeatureStore, root: Path, begun_before: set[str], console: Console | None = None
+) -> None:
     """StoreError when an utterance's audio no longer gives the print the store keeps: a
     set extracted now would come from other audio than the sets already there. Only
     those with a print that still read are compared (a missing file fails on its own).
     The sets begun since `begun_before` (the store's sets then) are taken out with the
-    refusal: nothing was written into them."""
+    refusal: nothing was written into them. `console`: where the prints' bar goes."""
     held = store.manifest.column(AUDIO_PRINT).tolist()
     rows = [i for i, p in enumerate(held) if p]
     sources = audio_sources(store.manifest, root)
-    now = _prints([sources[i] for i in rows])
+    now = _prints([sources[i] for i in rows], console, "audio check")
     ids = store.manifest.utt_ids
     changed = [str(ids[i]) for i, p in zip(rows, now, strict=True) if p and p != held[i]]
     if changed:
@@ -125,9 +131,21 @@ def refuse_changed_audio(store: FeatureStore, root: Path, begun_before: set[str]
         )
 
 
-def _prints(sources: Sequence[AudioSource | None]) -> list[str]:
+def _prints(
+    sources: Sequence[AudioSource | None],
+    console: Console | None = None,
+    label: str = "audio prints",
+) -> list[str]:
     """Each source's print ("" for none), decoded on the process's cores (libsndfile,
-    FFmpeg and blake2b let go of Python's lock while they work)."""
+    FFmpeg and blake2b let go of Python's lock while they work); shown on `console`
+    (None or quiet: nowhere) as a bar of utterances, `label`, as a corpus's audio takes
+    minutes."""
     workers = max(1, min(8, cpu_budget().cores))
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(_print_or_none, sources))
+    shown = console is not None and not console.quiet
+    with ThreadPoolExecutor(workers) as pool, task_bar(console or Console(), shown) as bar:
+        task = bar.add_task(label, total=len(sources))
+        made = []
+        for value in pool.map(_print_or_none, sources):
+            made.append(value)
+            bar.advance(task, 1)
+        return made

@@ -11,11 +11,16 @@ the disk is the slowest stage. Wall time approaches the slowest stage's, not the
 
 Batches commit in plan order, so the store holds the bytes a batch-at-a-time loop
 writes. A run stopped part way (Ctrl-C, an error) keeps every shard committed before the
-stop; the writer finishes the shard it is writing, never half of one.
+stop, and the batches of the shard under way as its part (`ShardWriter.write_part`),
+which is also written while a shard takes long (a recording of an hour, a kill that
+leaves no time to write), `PART_SECONDS` after it began, then at twice the last wait
+each time (a part is written whole each time: a shard of 13 layers' frames is a GB, and
+the writes stay within twice its bytes): a resume extracts only the batches after it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import queue
@@ -36,6 +41,13 @@ from ser.extract.shards import BatchResult, Computed, Decoded, ShardJob, decode,
 # copy or write, few enough that a GPU's outputs waiting on the host stay small.
 AHEAD = 3
 Step = tuple[ShardJob, tuple[int, ...], bool]  # (job, batch, its shard committed with it)
+#: A shard under way longer than this has its finished batches written as its part.
+PART_SECONDS = 30.0
+#: An utterance whose part became unreadable between the plan and its shard: failed, named.
+LOST_PART = (
+    "the rows a stopped run kept of it could not be read back: extract the set anew with "
+    "--overwrite"
+)
 
 
 @dataclass
@@ -76,8 +88,11 @@ def run_jobs(
     stats = stats if stats is not None else StageTimes()
     committer = _Committer(work, stats, writers)
     if computed is not None:
-        for step, result in zip(work, computed, strict=True):
-            yield committer.commit(*step, functools.partial(_given, result))
+        try:
+            for step, result in zip(work, computed, strict=True):
+                yield committer.commit(*step, functools.partial(_given, result))
+        finally:
+            committer.keep()
         return
     yield from _pipelined(extractor, work, device, decoders, committer)
 
@@ -102,6 +117,7 @@ def _pipelined(
         yield from writer.close()
     finally:
         writer.stop()
+        committer.keep()  # the shard under way's finished batches, whatever stopped it
 
 
 def _decoded(
@@ -147,6 +163,8 @@ class _Committer:
         self.rows: dict[str, dict[int, np.ndarray]] = {}
         self.failures: dict[str, dict[int, str]] = {}
         self.current: ShardJob | None = None
+        self.kept_at = time.monotonic()  # when the shard under way was last kept
+        self.wait = PART_SECONDS  # how long after that it is kept again
 
     def commit(
         self, job: ShardJob, batch: tuple[int, ...], result: Callable[[], BatchResult]
@@ -156,9 +174,7 @@ class _Committer:
         landed = time.perf_counter()
         self.stats.add("copy", landed - started)
         if job is not self.current:
-            self.current, self.seen = job, 0
-            self.rows = {name: {} for name in job.writers}
-            self.failures = {name: {} for name in job.writers}
+            self._start(job)
         for name in job.writers:
             self.rows[name].update(batch_rows[name])
             self.failures[name].update(batch_failures[name])
@@ -167,9 +183,37 @@ class _Committer:
         if last:
             self._write(job)
             self.rows, self.failures, self.current = {}, {}, None
+        elif time.monotonic() - self.kept_at > self.wait:
+            self.keep()
+            self.wait *= 2
         self.stats.add("write", time.perf_counter() - landed)
         self.stats.batches += 1
         return job, batch, last
+
+    def _start(self, job: ShardJob) -> None:
+        """A shard begun: with the utterances of its part that its batches leave out
+        (`ShardJob.kept`: a run before this one finished them)."""
+        self.current, self.seen, self.kept_at = job, 0, time.monotonic()
+        self.wait = PART_SECONDS
+        kept = set(job.kept)
+        self.rows, self.failures = {}, {}
+        for name, writer in job.writers.items():
+            rows, failures = writer.read_part(job.shard.shard_id) if kept else ({}, {})
+            self.rows[name] = {i: r for i, r in rows.items() if i in kept}
+            self.failures[name] = {i: r for i, r in failures.items() if i in kept}
+            lost = kept - set(self.rows[name]) - set(self.failures[name])
+            self.failures[name] |= dict.fromkeys(lost, LOST_PART)
+
+    def keep(self) -> None:
+        """The shard under way's finished batches written as its part (nothing when none
+        has finished); a fault doing so is left unsaid, the stop's own cause said."""
+        job = self.current
+        if job is None or not self.seen:
+            return
+        with contextlib.suppress(Exception):
+            for name, writer in job.writers.items():
+                writer.write_part(job.shard.shard_id, self.rows[name], self.failures[name])
+        self.kept_at = time.monotonic()
 
     def _write(self, job: ShardJob) -> None:
         """The shard's file of every feature set, sets side by side on `writers` threads

@@ -19,6 +19,7 @@ import numpy as np
 
 from ser.corpus.audio import AudioError, AudioSource, Clip, audio_info
 from ser.errors import ConfigError
+from ser.runtime.progress import clock_time
 
 # Batch budgets by device: padded seconds of audio / padded tokens per forward call.
 # CPU: HuBERT-base is as fast one utterance per call as in batches <= 20 s, 25 % slower
@@ -186,3 +187,31 @@ def long_utterances(ids: Sequence[str], seconds: Sequence[float]) -> list[str]:
         for utt, length in zip(ids, seconds, strict=True)
         if length > LONG_SECONDS and length > LONG_FACTOR * median
     ]
+
+
+#: A recording over LONG_SECONDS holding more than this share of a pass's audio, or over
+#: STILL_SECONDS, is said before the pass: the progress counts utterances, and stands
+#: still while it is extracted (minutes, on a CPU, for a recording of an hour).
+STILL_SHARE = 0.25
+STILL_SECONDS = 300.0
+
+
+def standing_still(ids: Sequence[str], seconds: Sequence[float], indices: Sequence[int]) -> str:
+    """The line that says, before a pass over the utterances `indices`, which of them
+    holds so much of its audio that the progress (by utterances) stands still on it
+    ("": none does).
+
+    >>> standing_still(["a", "b", "c"], [2.0, 3.0, 2400.0], [0, 1, 2])[:48]
+    'c is 40:00 of audio, 100% of this pass: its prog'
+    """
+    total = sum(max(seconds[i], 0.0) for i in indices)
+    most = max(LONG_SECONDS, min(STILL_SECONDS, STILL_SHARE * total))
+    long = [i for i in indices if seconds[i] > most]
+    if not long:
+        return ""
+    said = ", ".join(f"{ids[i]} is {clock_time(seconds[i])} of audio" for i in long)
+    share = sum(seconds[i] for i in long) / total
+    return (
+        f"{said}, {share:.0%} of this pass: its progress counts utterances and stands still "
+        "while a recording that long is extracted (stopped, the run keeps what it finished)"
+    )

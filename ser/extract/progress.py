@@ -6,33 +6,18 @@ FORCE_COLOR, and a log would keep a live bar's redraws as escape codes."""
 
 from __future__ import annotations
 
-import functools
 import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import (
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
+from rich.progress import Progress
 
-from ser.runtime.progress import INTERVAL, Clock, CountLines, live_bar, on_terminal
+from ser.runtime.progress import INTERVAL, Clock, CountLines, RateColumn, task_bar
 from ser.runtime.units import human_bytes
 
-
-class RateColumn(ProgressColumn):
-    """Utterances per second over the recent window (rich's own speed estimate)."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:6.1f} utt/s" if speed else "   -- utt/s", style="progress.data.speed")
+__all__ = ["RateColumn", "print_estimate", "progress_bar"]  # RateColumn: where it was
 
 
 def progress_bar(
@@ -42,13 +27,8 @@ def progress_bar(
     clock: Clock = time.monotonic,
 ) -> Progress | CountLines:
     """A rich progress bar, one line per extractor pass; plain lines at most every
-    `interval` seconds on a stderr that is no terminal."""
-    live = enabled and on_terminal(console)
-    if enabled and not live:
-        say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
-        return CountLines(say, interval, clock)
-    columns = (RateColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
-    return live_bar(console, live, "[bold]{task.description:<10}", *columns)
+    `interval` seconds on a stderr that is no terminal (`task_bar` of utterances)."""
+    return task_bar(console, enabled, interval, clock, after=0.0)
 
 
 def print_estimate(

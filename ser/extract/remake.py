@@ -223,9 +223,10 @@ def command(
     finish: str = "--repair",
 ) -> str:
     """The command that repairs set ``name`` (with ``attrs``, in a store holding ``sets``):
-    `ser extract ... --repair`, or `ser store import ... --overwrite` for an imported set;
-    `ser store repair` where flags cannot make it. ``finish="--overwrite"``: the extraction
-    that makes it again whole, whatever is left of it."""
+    `ser extract ... --repair`, or `ser store import ... --overwrite` for an imported set
+    (without --overwrite for one whose import stopped part-way: it goes on from the rows
+    written); `ser store repair` where flags cannot make it. ``finish="--overwrite"``: the
+    extraction that makes it again whole, whatever is left of it."""
     path = str(store)
     if attrs.get("extractor") == "imported":
         args = [
@@ -239,9 +240,10 @@ def command(
             str(attrs.get("modality")),
             "--level",
             str(attrs.get("level")),
-            "--overwrite",
+            *(["--dtype", str(attrs["dtype"])] if "dtype" in attrs else []),  # its fingerprint's
         ]
-        return shlex.join(["ser", *args])
+        unfinished = attrs.get("complete") is False and finish != "--overwrite"
+        return shlex.join(["ser", *args, *([] if unfinished else ["--overwrite"])])
     made = remake(name, attrs, sets)
     given = None if made is None else made.flags()
     if given is None:

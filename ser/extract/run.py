@@ -68,6 +68,7 @@ from ser.extract.plan import (
     long_utterances,
     peak_bytes,
     plan_shards,
+    standing_still,
 )
 from ser.extract.processes import batches_on_processes
 from ser.extract.progress import print_estimate, progress_bar
@@ -127,7 +128,7 @@ def extract_features(
     with store.lock(), writing(store.path, "the store's sets"):
         mended = mend_store(store, reading) if config.repair else []
         printed = AUDIO_PRINT in store.manifest.names
-        add_prints(store, reading.root, console, config.repair)  # where it has none yet
+        add_prints(store, reading.root, console, config.repair, config.progress)  # if none
         asr = None
         if config.text_source == "asr":
             asr = declare_asr(store, config)
@@ -145,7 +146,7 @@ def extract_features(
         todo = [p for p in passes if p.pending]
         transcribed = asr is not None and asr.pending
         if printed and (transcribed or any(p.extractor.modality == "audio" for p in todo)):
-            refuse_changed_audio(store, reading.root, begun_before=held)
+            refuse_changed_audio(store, reading.root, held, console if config.progress else None)
         if todo or transcribed:
             threads = torch.get_num_threads()
             try:
@@ -255,7 +256,7 @@ def _run_passes(
         texts = [None if i in stored.failures else t for i, t in enumerate(stored.texts)]
     if not passes:
         return
-    plans, sizes, by_pass = [], [], []
+    plans, sizes, by_pass, lengths = [], [], [], []
     for p in passes:
         if p.extractor.modality == "audio":
             # Sorted by annotated duration (manifest), batched by the wav headers' seconds
@@ -268,11 +269,13 @@ def _run_passes(
             padded = [p.extractor.padded_seconds(d) for d in seen]
             plan = plan_shards(padded, budget, config.shard_size, sort_keys=keys)
             rows_by = seen  # the stored frames are the audio's, not the padding's
+            lengths.append(seen)
         else:
             budget = config.batch_tokens or DEFAULT_BATCH_TOKENS[device.type]
             tokens = [float(n) for n in p.extractor.lengths([t or "" for t in texts])]
             plan = plan_shards(tokens, budget, config.shard_size)
             rows_by = tokens
+            lengths.append([])
         plans.append(plan)
         ours = [
             (p.stored[spec.name], estimate_bytes(spec.attrs, rows_by))
@@ -290,7 +293,7 @@ def _run_passes(
         dask_client(config.workers, config.scheduler) as client,
         progress_bar(console, config.progress) as bar,
     ):
-        for p, plan in zip(passes, plans, strict=True):
+        for p, plan, seconds in zip(passes, plans, lengths, strict=True):
             sources: Sequence[Source] = audio_paths if p.extractor.modality == "audio" else texts
             if p.view is not None:
                 sources = viewed(audio_paths, ids, p.view)
@@ -300,6 +303,8 @@ def _run_passes(
             advance: Advance = functools.partial(bar.advance, task)
             execution = _execution(p.extractor, jobs, config, device, threads)
             console.print(f"{label}: {execution.describe()}")
+            if seconds and (still := standing_still(ids, seconds, _indices(jobs))):
+                console.print(f"{label}: {still}", markup=False, highlight=False, soft_wrap=True)
             if client is None:
                 _run_local(p.extractor, jobs, device, advance, console, execution)
             else:
@@ -316,6 +321,10 @@ def _run_passes(
             lay_out(store, laid_out, len(plan.shards), config.shard_size)
             if p.view is not None:
                 refuse_unchanged(store, laid_out)
+
+
+def _indices(jobs: Sequence[ShardJob]) -> list[int]:
+    return [i for job in jobs for i in job.shard.indices]
 
 
 def _jobs(

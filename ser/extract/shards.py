@@ -44,6 +44,8 @@ class ShardJob:
     sources: dict[int, Source]
     writers: dict[str, Any]  # set name -> the store's picklable `ShardWriter`
     dtypes: dict[str, str]  # stored dtype per set: rows are cast here, halving a shard's memory
+    # The utterances of the shard's part its batches leave out: read back, not extracted.
+    kept: tuple[int, ...] = ()
 
 
 def audio_sources(manifest: Manifest, root: Path) -> list[Path | Clip | None]:
@@ -66,15 +68,31 @@ def make_jobs(
     writers: dict[str, Any],
     done: dict[str, set[int]],
 ) -> list[ShardJob]:
-    """Jobs for the shards some feature set still lacks (each job writes only those)."""
+    """Jobs for the shards some feature set still lacks (each job writes only those),
+    without the batches a part of the shard holds for each of those sets (a run stopped
+    part way: `ShardWriter.write_part`), but its last: the shard is written with it."""
     dtypes = {spec.name: str(spec.attrs.get("dtype", "float32")) for spec in specs}
     jobs = []
     for shard in shards:
         names = [spec.name for spec in specs if shard.shard_id not in done[spec.name]]
         if names:
-            inputs = {i: sources[i] for i in shard.indices}
-            jobs.append(ShardJob(shard, inputs, {name: writers[name] for name in names}, dtypes))
+            ours = {name: writers[name] for name in names}
+            left, kept = _left(shard, [w.part_indices(shard.shard_id) for w in ours.values()])
+            inputs = {i: sources[i] for i in left.indices}
+            jobs.append(ShardJob(left, inputs, ours, dtypes, kept))
     return jobs
+
+
+def _left(shard: Shard, parts: list[set[int]]) -> tuple[Shard, tuple[int, ...]]:
+    """`shard` without its batches (but the last) whose utterances every set's part holds,
+    and those utterances."""
+    if len(shard.batches) < 2:
+        return shard, ()
+    held = set.intersection(*parts)
+    *before, last = shard.batches
+    done = [b for b in before if held.issuperset(b)]
+    rest = tuple(b for b in before if not held.issuperset(b))
+    return Shard(shard.shard_id, (*rest, last)), tuple(i for b in done for i in b)
 
 
 def decode(extractor: Extractor, sources: dict[int, Source], batch: Sequence[int]) -> Decoded:

@@ -25,7 +25,7 @@ from ser.cache.backend import DamagedMetadata, StoreUnreadable
 from ser.cache.lock import store_lock, try_lock
 from ser.cache.receipt_file import receipt_sets
 from ser.cache.receipts import receipt_backup, receipt_path, write_receipt
-from ser.cache.store_types import Damage
+from ser.cache.store_types import Damage, VerifyReport
 from ser.cache.verify import RECORDED
 from ser.corpus.options import ReadOptions
 from ser.corpus.registry import read_corpus, store_kind
@@ -41,7 +41,7 @@ from ser.extract.remake import (
 )
 from ser.extract.run import extract_features
 from ser.extract.store_setup import manifests
-from ser.runtime.progress import log_console
+from ser.runtime.progress import log_console, task_bar
 
 
 @dataclass
@@ -77,7 +77,7 @@ def repair_store(
             out.done.append(f"rebuilt the manifest from {root} ({len(store.manifest)} utterances)")
     out.done += _reextract(store, corpus_root, console)
     after = FeatureStore.open(store.path)
-    report = after.verify_report()
+    report = _verified(after, console)
     out.problems = report.problems
     found = {name: rebuild_command(after, name) for name in report.damaged}
     out.rebuild = {name: command for name, command in found.items() if command}
@@ -88,7 +88,7 @@ def repair_store(
 def _reextract(store: FeatureStore, corpus_root: Path | None, console: Console) -> list[str]:
     """Every set `_to_extract` finds, extracted with --repair; what each extraction did."""
     corpus = _corpus(store)
-    todo, lost = _to_extract(store)
+    todo, lost = _to_extract(store, console)
     if not todo:
         return []
     root = _root(store.path, corpus, corpus_root)  # before anything is deleted
@@ -110,12 +110,12 @@ def _reextract(store: FeatureStore, corpus_root: Path | None, console: Console) 
     return done
 
 
-def _to_extract(store: FeatureStore) -> tuple[list[Remake], list[str]]:
+def _to_extract(store: FeatureStore, console: Console) -> tuple[list[Remake], list[str]]:
     """The sets a repairing extraction mends, with how each was made: each damaged one
     ser extracted (one whose attributes stay lost is left for `verify` to name, unless the
     store's receipt keeps them: then it is to be deleted first, the second list), each one
     not finished (resumed), and for damaged transcripts the first text set made of them."""
-    report = store.verify_report()
+    report = _verified(store, console)
     sets = store.feature_sets()
     made = {name: _remade(store, name, sets) for name in {*sets, *report.damaged}}
     found = [n for n, damage in sorted(report.damaged.items()) if not damage.metadata]
@@ -221,8 +221,14 @@ def _extract_again(
         said = "the bytes it had" if same else "other bytes than it had (another device?)"
         out.done.append(f"{name}: extracted again, {said}")
     write_receipt(path, None, None)
-    out.problems = store.verify_report().problems
+    out.problems = _verified(store, console).problems
     return out
+
+
+def _verified(store: FeatureStore, console: Console) -> VerifyReport:
+    """`store`'s verify report, its bytes read shown on `console` (quiet: nothing)."""
+    with task_bar(console, not console.quiet) as bar:
+        return store.verify_report(bar)
 
 
 def _aside(path: Path) -> Path:

@@ -45,8 +45,22 @@ class Family:
 
 FAMILIES: Registry[Family] = Registry("model family")
 _NONE = object()
-#: Add a family (its options appear in `ser train` and the sweep).
-register = FAMILIES.add
+
+
+def register(family: Family) -> Family:
+    """Add a family (its options appear in `ser train` and the sweep); `ValueError` for
+    a `--fusion` value another family already takes with the same options: `select`
+    would choose that one, and the new family could never train."""
+    for other in FAMILIES.values():
+        for fusion, given in family.config.FUSIONS.items():
+            taken = other.config.FUSIONS.get(fusion)
+            if other.name != family.name and taken is not None and set(taken) == set(given):
+                with_options = f" with {', '.join(given)}" if given else ""
+                raise ValueError(
+                    f"model family {family.name!r} takes --fusion {fusion}{with_options}, "
+                    f"which the family {other.name!r} takes already: choose another value"
+                )
+    return FAMILIES.add(family)
 
 
 def costs(names: Iterable[str]) -> dict[str, FamilyCost]:

@@ -11,7 +11,7 @@ that differ only in their layer or pooled view (a run on `<model>.L*`, on a laye
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,10 +118,12 @@ def extract_all(
     device: torch.device,
     batch_size: int = BATCH_SIZE,
     budget: float | None = None,
+    advance: Callable[[int], None] | None = None,
 ) -> list[dict[str, np.ndarray] | None]:
     """`extractor.extract` over `inputs` (waves or texts) in length-sorted batches
     (`budget`: padded samples or characters, None: no limit), as extraction batches them;
-    positions in `failed` are skipped and new failures added there (their output is None)."""
+    positions in `failed` are skipped and new failures added there (their output is None).
+    `advance`: told the inputs of each batch done (a progress bar's)."""
     out: list[dict[str, np.ndarray] | None] = [None] * len(inputs)
     todo = [i for i in range(len(inputs)) if i not in failed]
     costs = [float(len(inputs[i])) for i in todo]
@@ -131,4 +133,6 @@ def extract_all(
         failed.update({i: f"{extractor.kind}: {why}" for i, why in bad.items()})
         for i, row in rows.items():
             out[i] = row
+        if advance is not None:
+            advance(len(batch))
     return out

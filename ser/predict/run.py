@@ -25,9 +25,17 @@ from ser.predict.config import Output, PredictConfig, Prediction, PredictResult,
 from ser.predict.inputs import Item, attach_timed, read_inputs
 from ser.predict.longest import Limit, limit_of, run_limit
 from ser.predict.notes import SEGMENT_TURNS, context_lost, dialog_level, run_notes
-from ser.predict.scoring import Model, features_of, load_model, open_checkpoints, predict_items
+from ser.predict.scoring import (
+    Model,
+    features_of,
+    load_model,
+    open_checkpoints,
+    passes,
+    predict_items,
+)
 from ser.predict.segments import Segmenter, groups, parse_segment, segment_items
 from ser.runtime.device import pick_device
+from ser.runtime.progress import Counter, Tally
 from ser.train.checkpoint import Checkpoint
 
 # The names this module gave before its parts moved (tests and scripts import them here).
@@ -52,12 +60,14 @@ def predict(
     message: Callable[[str], None] = lambda _: None,
     check: Callable[[PredictResult], None] | None = None,
     opened: Predictor | None = None,
+    bar: Counter | None = None,
 ) -> PredictResult:
     """The run's predictions of the inputs; `check` sees what the run predicts (a result
     without predictions) before anything is decoded, to refuse what asks the run for what
     it cannot give; `opened`: the run as `open_predictor(config)` opened it, its model
     loaded by the first call and kept for the next (the inputs, text and segments may
-    differ between calls, not the run, device, runtime or encoders)."""
+    differ between calls, not the run, device, runtime or encoders). `bar`: where the
+    inputs each encoder has done are shown (`ser.runtime.progress.task_bar`)."""
     if config.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {config.batch_size}")
     windows = parse_segment(config.segment, config.vad)
@@ -76,10 +86,14 @@ def predict(
     size, seconds = (SEGMENTS_AT_ONCE, SECONDS_AT_ONCE) if windows else (len(items), math.inf)
     predictions: list[Prediction] = []
     damaged: set[Path] = set()  # recordings whose audio stopped decoding
+    tally = Tally(bar, "predict", len(items) * passes(model), "inputs") if bar is not None else None
+    advance = tally.advance if tally is not None else None
     for group in groups(items, max(size, 1), seconds):
         chunk = [item for item in group if item.path not in damaged]
-        made = predict_items(chunk, model, config, message)
+        made = predict_items(chunk, model, config, message, advance)
         predictions += _up_to_damage(chunk, made, damaged) if windows else made
+    if tally is not None:
+        tally.finish()  # inputs that failed before an encoder, or cut short by damage
     keys = tuple(c.key for c in ckpts)
     dialogs = [item.dialog for item in items]
     cut = [p.dialog for p in predictions if p.error is not None and p.dialog is not None]

@@ -131,9 +131,14 @@ def features_of(ckpts: list[Checkpoint]) -> dict[str, dict[str, Any]]:
 
 
 def predict_items(
-    items: list[Item], model: Model, config: PredictConfig, message: Callable[[str], None]
+    items: list[Item],
+    model: Model,
+    config: PredictConfig,
+    message: Callable[[str], None],
+    advance: Callable[[int], None] | None = None,
 ) -> list[Prediction]:
-    """The predictions of `items` (one each, failed ones with their error)."""
+    """The predictions of `items` (one each, failed ones with their error); `advance`:
+    told the inputs of each encoder's batch done (`passes(model)` an input)."""
     rates = [r.extractor.sample_rate for r in model.recreated]
     if model.onnx is not None:
         rates += [int(info["sample_rate"]) for _, info in model.onnx.encoders.values()]
@@ -148,7 +153,9 @@ def predict_items(
         audio = r.extractor.sample_rate
         inputs: list[Any] = waves[audio] if audio else [item.transcript for item in items]
         budget = BATCH_SECONDS[model.device.type] * audio if audio else None
-        rows = extract_all(r.extractor, inputs, failed, model.device, config.batch_size, budget)
+        rows = extract_all(
+            r.extractor, inputs, failed, model.device, config.batch_size, budget, advance
+        )
         for name, made in r.names.items():
             outputs[name] = [row[made] if row is not None else None for row in rows]
     if model.onnx is not None and model.onnx.encoders:
@@ -158,6 +165,11 @@ def predict_items(
         if (note := corpus_note(item.path, model.ckpts)) is not None:
             item.notes.append(note)
     return _score(model, items, outputs, failed)
+
+
+def passes(model: Model) -> int:
+    """The encoder passes `predict_items` makes over each input (what `advance` counts)."""
+    return len(model.recreated)
 
 
 def _score(

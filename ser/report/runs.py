@@ -68,9 +68,6 @@ BOOKKEEPING = frozenset(
         "overwrite",
     }
 )
-# Training options a family has a paper default for (`TrainDefaults`); patience's default
-# (None) is the same for every family.
-TRAINING = ("epochs", "batch_size", "lr", "weight_decay")
 
 
 def load_run(path: str | Path) -> RunRecord:
@@ -166,30 +163,20 @@ def protocol_label(run: RunRecord) -> str:
 
 
 def run_settings(run: RunRecord) -> dict[str, Any] | None:
-    """The recorded options that differ from the defaults of the run's model family (a
-    record lacking one has the default); None for a family this version does not know."""
+    """The recorded options `ser report` shows (`Recorded.shown`, as `ser train` declares
+    them) that are on: not null (a record names every option, on or off), and off the
+    defaults of the run's model family where it has one (its model options, its paper's
+    epochs, batch size, rate, ...); None for a family this version does not know."""
     # Imported here: the model package loads torch, which tables need only for this.
-    from ser.models.config import field_defaults
     from ser.models.registry import FAMILIES, select
+    from ser.train.options import shown_defaults
 
     config = run.config
     try:
         family = FAMILIES[config["family"]] if "family" in config else select(config)
     except (KeyError, ConfigError):
         return None
-    default = {
-        **json.loads(json.dumps(field_defaults(family.config))),  # as records hold them
-        **{key: getattr(family.train, key) for key in TRAINING},
-        "patience": None,
-        "class_weights": "none",  # a corpus's default (MELD's balanced) is shown too
-        **{
-            key: None
-            for key in ("sampler", "augment", "mask_time", "mask_features", "mixup", "views")
-        },
-        # the outputs differ: a table tells a calibrated run from its uncalibrated twin
-        "calibrate": None,
-    }
-    # null: off (a record names every option, on or off), as a key older records lack
+    default = shown_defaults(family)
     shown = {k: config[k] for k in default if config.get(k) is not None}
     if shown.get("views") == "all" and run.views:  # what "all" was for this run
         shown["views"] = f"all ({' '.join(run.views)})"

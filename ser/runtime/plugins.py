@@ -12,8 +12,12 @@ pool's workers import them as they unpickle what they train.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import sys
+from collections.abc import Callable
+from functools import partial
 from importlib.metadata import entry_points
 
 from ser.errors import ConfigError
@@ -27,23 +31,26 @@ def load_plugins() -> tuple[str, ...]:
     the names imported. `ConfigError` naming the one that fails, and why, in one line."""
     named = [n.strip() for n in os.environ.get(ENV, "").split(",") if n.strip()]
     for name in named:
-        try:
-            importlib.import_module(name)
-        except Exception as e:  # a plugin's own fault, whatever it is, is said in one line
-            raise ConfigError(f"plugin {name!r} (from {ENV}) failed to load: {_why(e)}") from e
+        _contained(partial(importlib.import_module, name), f"plugin {name!r} (from {ENV})")
     installed = list(entry_points(group=GROUP))
     for point in installed:
-        try:
-            point.load()
-        except Exception as e:
-            raise ConfigError(
-                f"plugin {point.name!r} (entry point {point.value} in the group {GROUP}, "
-                f"installed with {_package(point)}) failed to load: {_why(e)}"
-            ) from e
+        where = f"entry point {point.value} in the group {GROUP}, installed with {_package(point)}"
+        _contained(point.load, f"plugin {point.name!r} ({where})")
     return (*named, *(p.name for p in installed))
 
 
-def _why(error: Exception) -> str:
+def _contained(load: Callable[[], object], what: str) -> None:
+    """`load()` a plugin, its prints on stderr (stdout is the commands' own: `--json`);
+    whatever it raises, `SystemExit` and `KeyboardInterrupt` included, is one line naming
+    it (`ConfigError`): a plugin can neither end ser nor hide why it failed."""
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            load()
+    except BaseException as e:  # a plugin's own fault, whatever it is
+        raise ConfigError(f"{what} failed to load: {_why(e)}") from e
+
+
+def _why(error: BaseException) -> str:
     first = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
 

@@ -10,10 +10,14 @@ however long (`log_console`).
 
 from __future__ import annotations
 
+import functools
 import math
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from rich.console import Console
 from rich.progress import (
@@ -21,14 +25,23 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
 )
+from rich.text import Text
+
+from ser.runtime.units import human_bytes
 
 Clock = Callable[[], float]
 
 #: Seconds between two plain progress lines, at most one line per interval.
 INTERVAL = 30.0
+
+#: What a count counts unless a task says otherwise.
+UTTERANCES = "utterances"
 
 
 def live_bar(
@@ -116,10 +129,103 @@ def eta(elapsed: float, done: float, total: float) -> float:
     return elapsed / done * (total - done) if done > 0 else math.nan
 
 
+#: Training steps whose times a `Pace` keeps (their median is the steady step).
+STEPS_KEPT = 64
+
+
+@dataclass
+class Pace:
+    """A fold's (or a stage's) pace from its steady-state steps, not its first: the
+    first training step ends after the set-up (models built, the training side's
+    statistics, streamed, a pass over its rows) and holds a compilation or a graph
+    capture, so timed from the fold's start it says a step takes many times what the
+    next ones do. A step's time is the gap between two consecutive training steps of an
+    epoch, the steady step the median of the last `STEPS_KEPT` (a step that met a new
+    shape and compiled is one of many); an epoch's, from the first epoch's end on, or
+    the first epoch less the set-up before it. The set-up is the time to the fold's
+    first step less one steady step.
+
+    >>> pace = Pace(0.0)  # set-up 20 s, then 1 s a step, 10 steps an epoch
+    >>> for done in range(1, 11):
+    ...     pace.step("train", done, 20.0 + done)
+    >>> pace.step_seconds(), pace.setup()
+    (1.0, 20.0)
+    >>> pace.epoch(1, 31.0); pace.left(31.0, epochs=100)  # 99 more of 11 s (1 s validation)
+    1089.0
+    """
+
+    started: float  # the fold's or stage's start
+    fold_started: float = math.nan  # the fold's start, where its set-up began
+    fold_first: float = math.nan  # the end of the fold's first training step
+    first: float = math.nan  # the end of this stage's first training step
+    done: int = 0  # training steps of the current epoch done
+    stepped: float = math.nan  # the end of the last training step
+    times: deque[float] = field(default_factory=lambda: deque(maxlen=STEPS_KEPT))
+    epochs_done: int = 0
+    first_epoch: float = math.nan  # the end of this stage's first epoch
+    last_epoch: float = math.nan  # the end of its last epoch
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.fold_started):
+            self.fold_started = self.started
+
+    def stage(self, now: float) -> Pace:
+        """The pace of the fold's next stage, beginning `now` (another model's steps)."""
+        return Pace(now, self.fold_started, self.fold_first)
+
+    def step(self, phase: str, done: int, now: float) -> None:
+        """Training step `done` of the current epoch ended `now` (other phases: ignored)."""
+        if phase != "train":
+            return
+        if math.isnan(self.first):
+            self.first = now
+            if math.isnan(self.fold_first):
+                self.fold_first = now
+        elif done == self.done + 1:  # consecutive steps of one epoch: a step's time
+            self.times.append(now - self.stepped)
+        self.done, self.stepped = done, now
+
+    def epoch(self, epoch: int, now: float) -> None:
+        """Epoch `epoch` of this stage ended `now`: the next step's time is from here."""
+        if math.isnan(self.first_epoch):
+            self.first_epoch = now
+        self.epochs_done, self.last_epoch, self.done, self.stepped = epoch, now, 0, now
+
+    def step_seconds(self) -> float:
+        """The steady step's seconds (NaN until two consecutive steps were timed)."""
+        return statistics.median(self.times) if self.times else math.nan
+
+    def setup(self) -> float:
+        """Seconds of the fold's set-up before its first step (NaN until known)."""
+        return max(self.fold_first - self.fold_started - self.step_seconds(), 0.0)
+
+    def epoch_seconds(self) -> float:
+        """An epoch's steady seconds (NaN before an epoch ended)."""
+        if self.epochs_done >= 2:
+            return (self.last_epoch - self.first_epoch) / (self.epochs_done - 1)
+        if self.epochs_done == 1:
+            if math.isnan(self.first):  # no steps told: the epoch as it was
+                return self.first_epoch - self.started
+            step = self.step_seconds()  # the first step's own share, where it is known
+            return self.first_epoch - self.first + (0.0 if math.isnan(step) else step)
+        return math.nan
+
+    def left(self, now: float, epochs: int, steps: int | None = None) -> float:
+        """Seconds left of `epochs` at the steady pace (`steps`: training steps an epoch,
+        for the first epoch, whose validation is not timed yet); NaN when unknown."""
+        if self.epochs_done:
+            per_epoch = self.epoch_seconds()
+            return max(per_epoch * (epochs - self.epochs_done) - (now - self.last_epoch), 0.0)
+        if steps:
+            return max(self.step_seconds() * (steps * epochs - self.done), 0.0)
+        return math.nan
+
+
 @dataclass
 class EpochLines(_Lines):
     """`ser train`'s lines: one per epoch at most every `interval` seconds, the first and
-    the last epoch of each fold (or stage) always.
+    the last epoch of each fold (or stage) always; the ETA at the steady pace (`Pace`:
+    the training steps told by `step`), the fold's set-up said apart, once.
 
     >>> t = iter([0.0, 10.0])
     >>> lines = EpochLines(print, interval=0, clock=lambda: next(t))
@@ -130,53 +236,192 @@ class EpochLines(_Lines):
 
     description: str = "training"
     score: str = "UA"  # the validation score: "UA" (percent) or "CCC"
-    started: float = math.nan  # clock() when the current fold or stage began
+    pace: Pace | None = None  # the current fold's or stage's; None: none began
     last_epoch: int = 0
     ended: float = math.nan  # clock() at the last epoch's end
+    setup_said: bool = False
 
     def start(self, description: str) -> None:
         self.description = description
-        self.started, self.last_epoch = self.clock(), 0
+        self.pace, self.last_epoch, self.setup_said = Pace(self.clock()), 0, False
+
+    def stage(self) -> None:
+        """The fold's next stage begins (its epochs count from 1 again)."""
+        now = self.clock()
+        self.pace = self.pace.stage(now) if self.pace else Pace(now)
+        self.last_epoch = 0
 
     def end(self) -> None:
         """The fold is over: epochs without a `start` (--final's) are not counted as its."""
-        self.description, self.started, self.last_epoch = "training", math.nan, 0
+        self.description, self.pace, self.last_epoch = "training", None, 0
         self.ended = math.nan
+
+    def step(self, phase: str, done: int) -> None:
+        """A step of the current epoch ended (`ser.track.progress.Progress.step`)."""
+        if self.pace is None:
+            self.pace = Pace(self.clock())  # no `start` (--final): from its first step
+        self.pace.step(phase, done, self.clock())
 
     def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
         now = self.clock()
-        if epoch <= self.last_epoch:
-            # A new stage (staged training restarts at epoch 1): it began when the last
-            # stage's last epoch ended.
-            self.started = self.ended
-        if math.isnan(self.started):
+        if epoch <= self.last_epoch and self.pace is not None:
+            # A new stage not told by `stage` (staged training restarts at epoch 1): it
+            # began when the last stage's last epoch ended.
+            self.pace = self.pace.stage(self.ended)
+        if self.pace is None:
             # No `start` (--final): its time so far is unknown, so count from here.
-            self.started = now
+            self.pace = Pace(now)
+        self.pace.epoch(epoch, now)
         self.last_epoch, self.ended = epoch, now
         if not self._ready(now, force=epoch in (1, epochs)):
             return
-        elapsed = now - self.started
         val = val_text(self.score, val_ua) if math.isfinite(val_ua) else "no validation"
         self.say(
             f"{self.description}: epoch {epoch}/{epochs}  loss {train_loss:.3f}  {val}  "
-            f"elapsed {clock_time(elapsed)}  eta {clock_time(eta(elapsed, epoch, epochs))}"
+            f"{self.setup_text()}elapsed {clock_time(now - self.pace.started)}  "
+            f"eta {clock_time(self.pace.left(now, epochs))}"
         )
+
+    def setup_text(self) -> str:
+        """``set-up 0:21  `` the first time the fold's set-up is known, else nothing."""
+        setup = self.setup()
+        if self.setup_said or math.isnan(setup):
+            return ""
+        self.setup_said = True
+        return f"set-up {clock_time(setup)}  "
+
+    def setup(self) -> float:
+        """Seconds of the fold's set-up (NaN: not known yet)."""
+        return self.pace.setup() if self.pace else math.nan
+
+    def left(self, epochs: int) -> float:
+        """Seconds left of the fold's (or stage's) `epochs` (NaN: unknown yet)."""
+        return self.pace.left(self.clock(), epochs) if self.pace else math.nan
+
+
+class Counter(Protocol):
+    """What a long step counts its work on: rich's `Progress` (a live bar) or `CountLines`
+    (plain lines), as `task_bar` (or `ser.extract.progress.progress_bar`) gives one; a
+    task's `unit` is what it counts (`UTTERANCES`, `BYTES`, or any noun)."""
+
+    def add_task(
+        self, description: str, *, total: float, completed: int = 0, unit: str = ...
+    ) -> TaskID: ...
+
+    def advance(self, task: TaskID, advance: float = 1) -> None: ...
+
+
+@dataclass
+class Tally:
+    """One pass's task on a `Counter` (None: shown nowhere): `advance` by what was done,
+    and `finish` where the pass skipped some (a set it could not read) to end it whole."""
+
+    bar: Counter | None
+    description: str
+    total: float
+    unit: str = UTTERANCES
+    done: float = 0
+    task: TaskID | None = None
+
+    def __post_init__(self) -> None:
+        if self.bar is not None:
+            self.task = self.bar.add_task(self.description, total=self.total, unit=self.unit)
+
+    def advance(self, amount: float) -> None:
+        self.done += amount
+        if self.bar is not None and self.task is not None:
+            self.bar.advance(self.task, amount)
+
+    def finish(self) -> None:
+        if self.done < self.total:
+            self.advance(self.total - self.done)
+
+
+#: Seconds into a pass before a log hears of it: a store's own commands' passes over a
+#: small store end sooner and say nothing but their result.
+SHORT = 10.0
+
+#: A task counting bytes, shown as sizes (KiB, MiB, GiB) and a size a second.
+BYTES = "bytes"
+
+
+def amount_text(done: float, total: float, unit: str) -> str:
+    """How far a pass is: ``4/10 utterances``, ``1.5 GiB/60.0 GiB``."""
+    if unit == BYTES:
+        return f"{human_bytes(done)}/{human_bytes(total)}"
+    return f"{done:,.0f}/{total:,.0f} {unit}"
+
+
+def rate_unit(unit: str) -> str:
+    """`unit` as a rate gives it: utterances as "utt", anything else as it is."""
+    return "utt" if unit == UTTERANCES else unit
+
+
+def rate_text(rate: float | None, unit: str) -> str:
+    """A pace: ``12.5 utt/s``, ``85.0 MiB/s``, ``-- utt/s`` (unknown)."""
+    if unit == BYTES:
+        return f"{human_bytes(rate)}/s" if rate else "-- B/s"
+    return f"{rate:.1f} {rate_unit(unit)}/s" if rate else f"-- {rate_unit(unit)}/s"
+
+
+class AmountColumn(ProgressColumn):
+    """How far a task is, in its `unit` (a rich task field)."""
+
+    def render(self, task: Task) -> Text:
+        unit = task.fields.get("unit", UTTERANCES)
+        return Text(amount_text(task.completed, task.total or 0, unit), "progress.download")
+
+
+class RateColumn(ProgressColumn):
+    """The pace over the recent window in the task's `unit` (rich's own speed estimate,
+    from the first advance on: the set-up before it is not counted)."""
+
+    def render(self, task: Task) -> Text:
+        unit = task.fields.get("unit", UTTERANCES)
+        return Text(rate_text(task.finished_speed or task.speed, unit), "progress.data.speed")
+
+
+def task_bar(
+    console: Console,
+    enabled: bool = True,
+    interval: float = INTERVAL,
+    clock: Clock = time.monotonic,
+    after: float | None = None,
+) -> Progress | CountLines:
+    """A live bar per pass on a terminal (how far, the pace, elapsed, ETA), plain lines
+    at most every `interval` seconds elsewhere (`CountLines`; none before `after` seconds
+    into a pass, None: `SHORT`), nothing unless `enabled` (`-q`). Both are used alike:
+    `add_task(description, total=, unit=)`, `advance(task, n)`."""
+    after = SHORT if after is None else after
+    live = enabled and on_terminal(console)
+    if enabled and not live:
+        say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
+        return CountLines(say, interval, clock, after=after)
+    columns = (RateColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    label = TextColumn("[bold]{task.description:<10}")
+    return Progress(label, BarColumn(), AmountColumn(), *columns, console=console, disable=not live)
 
 
 @dataclass
 class CountLines(_Lines):
-    """`ser extract`'s lines: items done of a total per pass, at most every `interval`
-    seconds, the first advance that moves and the pass's end always; an advance by 0 says
-    nothing. Items done before this run (`add_task(completed=)`) count towards the total
-    but not the rate.
+    """Plain lines of passes over items (each task's `unit`: utterances, bytes, ...): done
+    of a total per pass, at most every `interval` seconds, the first advance that moves
+    and the pass's end always (`after` > 0: none in a pass's first `after` seconds, so a
+    pass that ends sooner says nothing); an advance by 0 says nothing. The pace and ETA
+    are the steady state's, from the first advance on (before it and within it: opening,
+    loading, a first batch), so the first line has none. Items done before this run
+    (`add_task(completed=)`) count towards the total but not the rate.
 
-    >>> t = iter([0.0, 4.0])
+    >>> t = iter([0.0, 4.0, 6.0])
     >>> lines = CountLines(print, interval=0, clock=lambda: next(t))
     >>> task = lines.add_task("hubert", total=10)
     >>> lines.advance(task, 4)
-    hubert: 4/10 utterances  1.0 utt/s  elapsed 0:04  eta 0:06
+    hubert: 4/10 utterances  -- utt/s  elapsed 0:04  eta --
+    >>> lines.advance(task, 4)  # 4 in 2 s since the first
+    hubert: 8/10 utterances  2.0 utt/s  elapsed 0:06  eta 0:01
     """
 
+    after: float = 0.0  # seconds into a pass before its first line (`SHORT`)
     tasks: list[_Count] = field(default_factory=list)
 
     def __enter__(self) -> CountLines:
@@ -185,9 +430,13 @@ class CountLines(_Lines):
     def __exit__(self, *exc: object) -> None:
         return None
 
-    # The two methods of rich's Progress the runner calls, with its signatures.
-    def add_task(self, description: str, total: float, completed: float = 0) -> TaskID:
-        self.tasks.append(_Count(description, total, self.clock(), completed, completed))
+    # The two methods of rich's Progress the runner calls, with its signatures; `unit`
+    # (one of rich's task fields): what is counted, "utterances" unless said.
+    def add_task(
+        self, description: str, total: float, completed: float = 0, unit: str = UTTERANCES
+    ) -> TaskID:
+        count = _Count(description, total, self.clock(), completed, completed, unit)
+        self.tasks.append(count)
         return TaskID(len(self.tasks) - 1)
 
     def advance(self, task: TaskID, advance: float = 1) -> None:
@@ -196,14 +445,23 @@ class CountLines(_Lines):
         now, count = self.clock(), self.tasks[task]
         first = count.done == count.before
         count.done += advance
-        if not self._ready(now, force=first or count.done >= count.total):
+        if first:
+            count.first, count.first_done = now, count.done
+        if now - count.started < self.after:
+            return  # a short pass says nothing
+        if not self._ready(now, force=not count.said or count.done >= count.total):
             return
-        elapsed, here = now - count.started, count.done - count.before
-        rate = f"{here / elapsed:.1f}" if elapsed > 0 else "--"
-        left = eta(elapsed, here, count.total - count.before)
+        count.said = True
+        elapsed, steady = now - count.started, now - count.first
+        # The first advance holds the pass's start (a model loaded, a decoder's first
+        # file): no pace is timed before the second.
+        rate = (count.done - count.first_done) / steady if steady > 0 else math.nan
+        to_go = max(count.total - count.done, 0)
+        left = to_go / rate if rate > 0 else 0.0 if not to_go else math.nan
         self.say(
-            f"{count.description}: {count.done:,.0f}/{count.total:,.0f} utterances  "
-            f"{rate} utt/s  elapsed {clock_time(elapsed)}  eta {clock_time(left)}"
+            f"{count.description}: {amount_text(count.done, count.total, count.unit)}  "
+            f"{rate_text(rate if math.isfinite(rate) else None, count.unit)}  "
+            f"elapsed {clock_time(elapsed)}  eta {clock_time(left)}"
         )
 
 
@@ -214,3 +472,7 @@ class _Count:
     started: float
     done: float = 0
     before: float = 0  # done before this run (a resume): not timed
+    unit: str = UTTERANCES
+    first: float = math.nan  # clock() at the first advance, where the steady pace starts
+    first_done: float = 0  # done by then
+    said: bool = False  # whether a line said it yet

@@ -26,7 +26,7 @@ from ser.sweep.spec import Cell
 from ser.sweep.stores import StoreIdentity, check_stores, corpus_options, identify
 from ser.track.tracking import Tracking
 from ser.train.features import resolve_features
-from ser.train.options import TrainConfig
+from ser.train.options import ResolvedConfig, TrainConfig
 from ser.train.plan import protocol_of, resolve, seeds_of
 from ser.train.record import NOT_COMPARED, cell_config, config_record
 
@@ -44,7 +44,7 @@ class ResolvedCell:
     resolved: dict[str, Any]  # the hashed config (what the cell *is*)
     task_key: tuple[Hashable, ...]  # cells with one task_key can train as one stacked model
     members: int  # (seed, fold) runs
-    settings: TrainConfig  # `config` resolved (`ser.train.plan.resolve`): its defaults filled in
+    settings: ResolvedConfig  # `config` resolved (`ser.train.plan.resolve`): its defaults filled in
     inputs: tuple[Any, ...]  # the model's input specs (`ser.models.plan_inputs`)
     features: tuple[str, ...]  # the stored feature sets it reads (a layered input's all)
     store: StoreIdentity  # the store it trains on
@@ -96,8 +96,8 @@ def _resolve(
     opened: dict[str, FeatureStore],
 ) -> ResolvedCell:
     from ser.train.cross import check_features
-    from ser.train.group import run_key
-    from ser.train.options import train_config
+    from ser.train.identity import run_key
+    from ser.train.option_table import train_config
 
     # Resolved: a cell's run.json names its store and folder wherever it is read from.
     options = {

@@ -18,8 +18,8 @@ with), and the total is the cells' sum over the processes that train side by sid
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,9 @@ from ser.models import build_model, family_of
 from ser.runs.record import RunRecord
 from ser.runtime.execution import Execution
 from ser.sweep.cells import ResolvedCell, record_of, unique
+from ser.sweep.timing import time_cell
 from ser.train.features import resolve_features
-from ser.train.plan import device_of, filled, seeds_of
+from ser.train.plan import device_of, seeds_of
 from ser.train.prepare import open_inputs
 
 # A cell's time with one thread against `ser train`'s default on the 2-core CPU the
@@ -78,7 +79,7 @@ def estimate(
     settings = cell.settings
     key = (cell.task_key, cell.inputs)  # the task key names the store
     if key not in cache:
-        n_classes = len(store.corpus.label_set(filled(settings.classes)).classes)
+        n_classes = len(store.corpus.label_set(settings.classes).classes)
         model = build_model(cell.config.model, list(cell.inputs), n_classes=n_classes, seed=0)
         passes = 2 if model.stages() else 1  # branches alone first, then the whole model
         tuned = _tuned_parameters(cell.config.finetune, store)
@@ -86,7 +87,7 @@ def estimate(
     params, passes = cache[key]
     sequence = any(s.view == "sequence" for s in cell.inputs)
     rows, values = _size(store, cell.features, sequence)
-    epochs = filled(settings.epochs)
+    epochs = settings.epochs
     flops = 6.0 * params * rows * epochs * cell.members * passes
     read = float(values) * epochs * cell.members * passes
     if test is not None:  # a forward pass (a third of a step's FLOPs) over the test store
@@ -150,6 +151,8 @@ class SweepEstimate:
     cells: list[CellPlan]  # one per distinct cell, in order
     calibrated_on: int  # cells whose measured times scaled the estimates (0: none)
     processes: int = 1  # cells training side by side (the execution's)
+    # Each family a probe timed (or could not): a line saying what it measured.
+    probed: dict[str, str] = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -167,16 +170,25 @@ class SweepEstimate:
 
     def note(self) -> str:
         """How rough the total is."""
+        timed = [line for line in self.probed.values() if ": timed on " in line]
         if self.calibrated_on:
-            return f"calibrated on the measured times of {self.calibrated_on} trained cell(s)"
+            said = f"calibrated on the measured times of {self.calibrated_on} trained cell(s)"
+            return said + (f" and {len(timed)} probe(s)" if timed else "")
+        if timed and len(timed) == len(self.probed):
+            return f"from {len(timed)} timed probe(s) on this machine"
         return UNCALIBRATED
 
 
 def estimate_sweep(
-    cells: Sequence[ResolvedCell], out: Path, execution: Execution | None = None
+    cells: Sequence[ResolvedCell],
+    out: Path,
+    execution: Execution | None = None,
+    probe: bool = False,
 ) -> SweepEstimate:
     """Every distinct cell's estimate on its own store, with what `out` already holds of
-    it, trained as `execution` says (None: one process, `ser train`'s threads)."""
+    it, trained as `execution` says (None: one process, `ser train`'s threads). `probe`:
+    a family no trained cell calibrates is timed by a short probe of its first cell
+    (`ser.sweep.timing`), which scales its cells' estimates as a trained one would."""
     handles: dict[str, FeatureStore] = {}
     cache: dict[Any, Any] = {}
     factor = thread_factor(execution.threads) if execution else 1.0
@@ -191,7 +203,13 @@ def estimate_sweep(
         return estimate(c, opened(c.store.path), cache, test)
 
     rows = [(c, of(c), record_of(out, c.key)) for c in unique(cells)]
-    scale, calibrated_on = _calibration([(c, e, r) for c, e, r in rows if r is not None])
+    ratios, calibrated_on = _calibration([(c, e, r) for c, e, r in rows if r is not None])
+    probed = _probes(rows, ratios, cache) if probe else {}
+    ratios |= {key: ratio for key, (ratio, _) in probed.items() if ratio is not None}
+
+    def scale(e: Estimate) -> float:
+        return ratios.get((e.device, e.family), ratios.get((e.device, None), 1.0))
+
     rows = [(c, _scaled(e, factor), r) for c, e, r in rows]
     plans = []
     training: set[tuple[Hashable, ...]] = set()  # what the cells left to train train
@@ -203,7 +221,35 @@ def estimate_sweep(
         if not done:
             training.add(twin)
         plans.append(CellPlan(cell, e, trained, done, 0.0 if shared else left, shared))
-    return SweepEstimate(plans, calibrated_on, execution.processes if execution else 1)
+    said = {family: line for (_, family), (_, line) in probed.items() if family}
+    return SweepEstimate(plans, calibrated_on, execution.processes if execution else 1, said)
+
+
+def _probes(
+    rows: Sequence[tuple[ResolvedCell, Estimate, RunRecord | None]],
+    ratios: dict[tuple[str, str | None], float],
+    cache: dict[Any, Any],
+) -> dict[tuple[str, str | None], tuple[float | None, str]]:
+    """Each (device, family) of cells left to train that no trained cell calibrates: its
+    first such cell timed by a short probe (`ser.sweep.timing`), its measured seconds over
+    its estimate, and a line saying what was timed (None and why, where it cannot be)."""
+    found: dict[tuple[str, str | None], tuple[float | None, str]] = {}
+    for cell, e, record in rows:
+        key = (e.device, e.family)
+        if key in ratios or key in found or (record is not None and record.complete):
+            continue
+        passes = cache[(cell.task_key, cell.inputs)][1]
+        timed = time_cell(cell, passes)
+        if isinstance(timed, str):
+            found[key] = (None, f"{e.family}: cannot time a probe of {cell.cell.label} ({timed})")
+            continue
+        seconds = timed.seconds(cell.members)
+        found[key] = (
+            seconds / e.seconds if e.seconds > 0 else None,
+            f"{e.family}: timed on {cell.cell.label}: {timed.load:.1f} s of data read, "
+            f"{timed.setup:.1f} s of set-up and {timed.epoch:.2f} s an epoch a member",
+        )
+    return found
 
 
 def _trains(cell: ResolvedCell) -> tuple[Hashable, ...]:
@@ -226,9 +272,10 @@ def _scaled(e: Estimate, factor: float) -> Estimate:
 
 def _calibration(
     trained: Sequence[tuple[ResolvedCell, Estimate, RunRecord]],
-) -> tuple[Callable[[Estimate], float], int]:
-    """The factor for an estimate, measured seconds over estimated ones: its (device,
-    family)'s, else its device's, else 1; and how many cells were measured."""
+) -> tuple[dict[tuple[str, str | None], float], int]:
+    """Measured seconds over estimated ones by (device, family) and by (device, None);
+    an estimate takes its (device, family)'s, else its device's, else 1; and how many
+    cells were measured."""
     sums: dict[tuple[str, str | None], list[float]] = {}
     cells = 0
     for cell, e, record in trained:
@@ -244,4 +291,4 @@ def _calibration(
             total = sums.setdefault(key, [0.0, 0.0])
             total[0], total[1] = total[0] + measured, total[1] + expected
     ratios = {k: m / x for k, (m, x) in sums.items() if m > 0 and x > 0}
-    return lambda e: ratios.get((e.device, e.family), ratios.get((e.device, None), 1.0)), cells
+    return ratios, cells

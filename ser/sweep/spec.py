@@ -227,7 +227,7 @@ class TrainOptions:
     """`ser train`'s options: their names, defaults and types (`ser.train.options`)."""
 
     def __init__(self) -> None:
-        from ser.train.options import train_options
+        from ser.train.option_table import train_options
 
         self.table = {k: o for k, o in train_options().items() if k not in NOT_SWEPT}
 

@@ -17,6 +17,7 @@ as missing, and a frame set imported at those lengths stands in for extraction's
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ import numpy as np
 from ser.corpus.kind import Written
 from ser.corpus.kinds import msp_podcast
 from ser.errors import ConfigError
+from ser.runtime.units import human_bytes
 from ser.synth.acted import new_root
 
 #: The consensus classes' shares of release 1.11's rows (X: no agreement), rounded.
@@ -34,7 +36,12 @@ SPLIT_SHARES = {"Train": 0.56, "Development": 0.13, "Test1": 0.21, "Test2": 0.10
 UNKNOWN_SHARE = 0.2  # rows whose speaker the release does not know
 PER_SPEAKER = 60  # utterances of each known speaker, about
 SECONDS = (2.75, 11.0)  # the release's segments: at least, at most
+MEAN_SECONDS = 5.5  # theirs on average, as drawn here
 DURATIONS = "durations.csv"
+#: The most utterances written: 37 times release 1.11's 270,000 (about 15,000 hours),
+#: 0.9 GB of CSV drawn in under 1 GB of memory (`--hours 1e9` asked numpy for 9.52 TiB).
+MAX_UTTERANCES = 10_000_000
+ROW_BYTES = 93  # a row's bytes in the two CSVs, measured
 
 
 def durations(rng: np.random.Generator, utterances: int | None, hours: float | None) -> np.ndarray:
@@ -56,10 +63,35 @@ def durations(rng: np.random.Generator, utterances: int | None, hours: float | N
     return seconds
 
 
+def check_size(out: Path, utterances: int | None, hours: float | None) -> None:
+    """`ConfigError` in one line, before anything is drawn or written, for a size beyond
+    `MAX_UTTERANCES` or beyond the free space where `out` goes."""
+    rows = utterances if utterances is not None else int((hours or 0) * 3600 / MEAN_SECONDS)
+    asked = (
+        f"--utterances {utterances:,}"
+        if utterances is not None
+        else f"--hours {hours:g} (about {rows:,} utterances)"
+    )
+    if rows > MAX_UTTERANCES:
+        most = MAX_UTTERANCES * MEAN_SECONDS / 3600
+        raise ConfigError(
+            f"{asked} is beyond the {MAX_UTTERANCES:,} utterances (about {most:,.0f} hours) "
+            "ser demo-corpus writes; MSP-Podcast 1.11 has about 270,000"
+        )
+    there = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
+    free, needed = shutil.disk_usage(there).free, rows * ROW_BYTES
+    if needed > free:
+        raise ConfigError(
+            f"{asked} takes about {human_bytes(needed)} of labels and durations, and "
+            f"{there} has {human_bytes(free)} free"
+        )
+
+
 def write_msp_size(
     out: Path, utterances: int | None = None, hours: float | None = None, seed: int = 0
 ) -> Written:
     """The labels and durations of an MSP-Podcast of `utterances` rows (or `hours`), no audio."""
+    check_size(out, utterances, hours)
     rng = np.random.default_rng(seed)
     seconds = durations(rng, utterances, hours)
     n = len(seconds)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ser.runs.fold_entry import FoldEntry
-from ser.runtime.progress import INTERVAL, Clock, EpochLines, clock_time
+from ser.runtime.progress import INTERVAL, Clock, EpochLines, Pace, clock_time
 
 PHASES = {"train": "training", "val": "validation", "test": "test"}
 # A `Published` line: {"keys": [what it is about, ...], "text": line}; msgpack-able.
@@ -55,7 +55,10 @@ class Progress:
 
 class Heartbeat(Progress):
     """`inner`'s hooks, and a line (`inner.heartbeat`: fold, stage, step, pace, ETA) when
-    training showed nothing for `interval` s, the first `first` s into a stage."""
+    training showed nothing for `interval` s, the first `first` s into a stage. The pace
+    and ETA are the steady steps' (`ser.runtime.progress.Pace`): the set-up before the
+    first step (models, the training side's statistics, a compilation) is left out of
+    them and said apart, once, in the first line that knows it."""
 
     def __init__(
         self,
@@ -67,6 +70,8 @@ class Heartbeat(Progress):
         self.inner, self.shows_epochs = inner, inner.shows_epochs
         self.interval, self.first, self.clock = interval, first, clock
         self.what, self.staged, self.epochs = "training", "", 0
+        self.pace = Pace(clock())
+        self.setup_said = False
         self._begin()
 
     def _begin(self) -> None:
@@ -76,6 +81,7 @@ class Heartbeat(Progress):
         self.epochs_done, self.beats = 0, 0
         self.phase, self.done = "train", 0
         self.total: int | None = None
+        self.steps: int | None = None  # training steps an epoch, once told
 
     def message(self, text: str) -> None:
         self.inner.message(text)
@@ -87,11 +93,13 @@ class Heartbeat(Progress):
         self.inner.fold_start(seed, fold, epochs)
         self.what, self.staged, self.epochs = fold_label(seed, fold), "", epochs
         self._begin()
+        self.pace, self.setup_said = Pace(self.started), False
 
     def stage(self, n: int, total: int, name: str) -> None:
         self.inner.stage(n, total, name)
         self.staged = f", stage {n} of {total} ({name})"
         self._begin()
+        self.pace = self.pace.stage(self.started)
 
     def selects_on(self, score: str) -> None:
         self.inner.selects_on(score)
@@ -100,6 +108,7 @@ class Heartbeat(Progress):
         self.inner.epoch(epoch, epochs, train_loss, val_ua)
         now = self.clock()
         self.epochs_done, self.epochs, self.epoch_ended = epoch, epochs, now
+        self.pace.epoch(epoch, now)
         self.phase, self.done, self.total = "train", 0, None
         self.phase_started = self.stepped = now
         if self.shows_epochs:
@@ -111,10 +120,22 @@ class Heartbeat(Progress):
         if phase != self.phase or done < self.done:  # a new phase began after the last step
             self.phase_started = self.stepped
         self.phase, self.done, self.total, self.stepped = phase, done, total, now
-        early = self.epochs_done == 0 and self.beats == 0
-        if now - self.last >= (self.first if early else self.interval):
+        self.pace.step(phase, done, now)
+        if phase == "train":
+            self.steps = total
+        quiet = now - self.last
+        if self.epochs_done == 0 and self.beats == 0:
+            # The first line once a steady step is timed (a first step's pace would be
+            # its set-up's), or a minute in without one.
+            due = quiet >= self.interval or (quiet >= self.first and self._timed())
+        else:
+            due = quiet >= self.interval
+        if due:
             self.last, self.beats = now, self.beats + 1
             self.inner.heartbeat(self.line(now))
+
+    def _timed(self) -> bool:
+        return math.isfinite(self.pace.step_seconds())
 
     def fold_end(self, seed: int, fold: str, entry: FoldEntry) -> None:
         self.inner.fold_end(seed, fold, entry)
@@ -123,27 +144,33 @@ class Heartbeat(Progress):
 
     def line(self, now: float) -> str:
         of = f"/{self.total}" if self.total else ""
-        rate = (now - self.phase_started) / self.done if self.done else math.nan
+        if self.phase == "train":
+            rate = self.pace.step_seconds()
+        else:
+            rate = (now - self.phase_started) / self.done if self.done else math.nan
         pace = f", {rate:.2f} s a step" if math.isfinite(rate) else ""
         epoch = min(self.epochs_done + 1, max(self.epochs, 1))
         eta = "stage eta" if self.staged else "eta"
+        left = self.left(now)
+        eta += f" ~{clock_time(left)}" if math.isfinite(left) else " -- (timing its steps)"
         return (
             f"{self.what}{self.staged}: epoch {epoch}/{self.epochs}, "
             f"{PHASES.get(self.phase, self.phase)} step {self.done}{of}{pace}, "
-            f"elapsed {clock_time(now - self.started)}, {eta} ~{clock_time(self.left(now))}"
+            f"{self._setup()}elapsed {clock_time(now - self.started)}, {eta}"
         )
 
+    def _setup(self) -> str:
+        """``set-up 0:21, `` once a fold, when first known."""
+        setup = self.pace.setup()
+        if self.setup_said or math.isnan(setup):
+            return ""
+        self.setup_said = True
+        return f"set-up {clock_time(setup)}, "
+
     def left(self, now: float) -> float:
-        """Seconds left in the stage at the pace so far (NaN when nothing is timed yet)."""
-        to_go = self.epochs - self.epochs_done
-        if self.epochs_done:
-            per_epoch = (self.epoch_ended - self.started) / self.epochs_done
-            return max(per_epoch * to_go - (now - self.epoch_ended), 0.0)
-        if self.phase == "train" and self.done and self.total:
-            # First epoch: its training steps so far (its validation is not timed yet).
-            per_epoch = (now - self.phase_started) / self.done * self.total
-            return max(per_epoch * self.epochs - (now - self.started), 0.0)
-        return math.nan
+        """Seconds left in the stage at the steady pace (NaN when nothing is timed yet;
+        in the first epoch, its training steps alone: its validation is not timed yet)."""
+        return self.pace.left(now, self.epochs, self.steps)
 
 
 def seconds_said(entry: FoldEntry) -> str:
@@ -194,6 +221,10 @@ class Published(Progress):
 
     def stage(self, n: int, total: int, name: str) -> None:
         self._say(f"stage {n} of {total}: {name}")
+        self.lines.stage()
+
+    def step(self, phase: str, done: int, total: int | None) -> None:
+        self.lines.step(phase, done)
 
     def selects_on(self, score: str) -> None:
         self.lines.score = score

@@ -7,8 +7,8 @@ put long dialogs together and, with its summed loss, weigh those batches more). 
 holds only its side's utterances, so no test utterance is seen. `Batches` gathers a plan's
 rows on the device (`gather`). Where an input streams from the store
 (`ser.train.placement`), a side's utterances are planned window by window
-(`windowed_plans`: a block shuffle over the store's chunks), so that a step reads a few
-chunks, the next step's read ahead while it trains.
+(`windowed_plans`: a block shuffle over the set's blocks, its chunks as first written),
+so that a step reads a few chunks, the next step's read ahead while it trains.
 
 `StackedSides` stacks K members' sides of their own shapes into one [K, ...] batch a
 step: member k's tensors fill the front of each axis; the rest is padding: zeros, masks
@@ -33,7 +33,7 @@ from ser.models.batch import Batch, InputSpec, Unit
 from ser.train.augment import Augment, Draws, apply, balanced_draw, epoch_draws
 from ser.train.data import FeatureTable, TrainData, ZScore
 from ser.train.gather import gather
-from ser.train.placement import WINDOW_CHUNKS
+from ser.train.placement import WINDOW_BLOCKS
 
 # Sequence views up to this many rows are padded to their longest utterance's bucket
 # (`padded_length`): text (MPNet, BERT tokens: IEMOCAP's longest ~120) costs little
@@ -117,11 +117,11 @@ def windowed_plans(
     rng: np.random.Generator | None,
     blocks: np.ndarray,
 ) -> list[StepPlan]:
-    """`utterance_plans` a window at a time: `blocks` [N] is each position's store chunk
-    (a streamed input's), the chunks of `positions` are taken in store order (with `rng`,
-    for training: in a new random order each epoch), `WINDOW_CHUNKS` of them a window,
+    """`utterance_plans` a window at a time: `blocks` [N] is each position's block (a
+    streamed input's), the blocks of `positions` are taken in store order (with `rng`,
+    for training: in a new random order each epoch), `WINDOW_BLOCKS` of them a window,
     and each window's utterances bucketed and shuffled as `utterance_plans` does. The
-    windows hold a fixed count of chunks: the same seed gives the same batches whatever
+    windows hold a fixed count of blocks: the same seed gives the same batches whatever
     the budget, the machine or the reader threads. Every batch but the last is full: a
     window's utterances that do not fill one wait for the next window's (those carried
     are batched first), so that a side takes ceil(N / batch) steps whatever its seed, as
@@ -135,14 +135,20 @@ def windowed_plans(
     [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     """
     held = blocks[positions]
-    order = np.unique(held)
-    if rng is not None:
-        order = order[rng.permutation(len(order))]
+    kept = np.unique(held)  # sorted
+    order = kept if rng is None else kept[rng.permutation(len(kept))]
+    rank = np.empty(len(kept), dtype=np.int64)
+    rank[np.searchsorted(kept, order)] = np.arange(len(order))  # each block's turn
+    # Each position's window, its positions in index order: one sort, not a scan a window
+    # (which grew with the square of the utterances).
+    windows = rank[np.searchsorted(kept, held)] // WINDOW_BLOCKS  # [n]
+    by_window = np.argsort(windows, kind="stable")
+    bounds = np.searchsorted(windows[by_window], np.arange(len(order) // WINDOW_BLOCKS + 2))
     plans: list[StepPlan] = []
     carried = np.zeros(0, dtype=np.int64)  # local indices waiting for a full batch
-    for w in range(0, len(order), WINDOW_CHUNKS):
-        window = np.flatnonzero(np.isin(held, order[w : w + WINDOW_CHUNKS]))
-        last = w + WINDOW_CHUNKS >= len(order)
+    for i, w in enumerate(range(0, len(order), WINDOW_BLOCKS)):
+        window = by_window[bounds[i] : bounds[i + 1]]
+        last = w + WINDOW_BLOCKS >= len(order)
         count = len(carried) + len(window)
         now = count if last else count - count % batch_size
         if now < len(carried):  # too few for a batch yet: all wait
@@ -274,7 +280,7 @@ class Batches:
             for s in self.specs
             if s.gathered == "sequence"
         }
-        # A streamed input's chunks (the one of most rows): the windows its plans take.
+        # A streamed input's blocks (the one of most rows): the windows its plans take.
         streams = streams_of(data, self.specs)
         widest = max(streams, key=lambda t: int(t.lengths_np.sum()), default=None)
         self._blocks = None if widest is None else widest.blocks()

@@ -41,7 +41,7 @@ from ser.errors import ConfigError
 from ser.runs.cross import Cross, CrossSide, Sides
 from ser.train.data import FeatureTable, TrainData, load_data
 from ser.train.features import ResolvedFeature, resolve_features
-from ser.train.placement import Copies, Placement, chunk_bytes, shares
+from ser.train.placement import Copies, Placement, least_cache, shares
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ def _split(
     mine, theirs = dict(placement.cache), {}
     for a, b in zip(features, test.features, strict=True):
         if a.name in placement.cache:
-            sizes = [chunk_bytes(train, a), chunk_bytes(test.store, b)]
+            sizes = [least_cache(train, a), least_cache(test.store, b)]
             mine[a.name], theirs[b.name] = shares(placement.cache[a.name], sizes)
     places = {
         b.name: placement.places[a.name] for a, b in zip(features, test.features, strict=True)

@@ -116,8 +116,8 @@ class FeatureTable:
         return torch.cat([self.vectors, rest])[self.views.slots]
 
     def blocks(self) -> np.ndarray:
-        """[n] the store chunk each utterance of a streamed table starts in (its first
-        set's; a cross-corpus run's test utterances: the test store's, numbered after)."""
+        """[n] the block each utterance of a streamed table starts in (its first set's;
+        a cross-corpus run's test utterances: the test store's, numbered after)."""
         return parts_blocks(self.streams)
 
     def prefetch(self, positions: np.ndarray, views: np.ndarray | None = None) -> None:
@@ -504,17 +504,19 @@ def fit_zscore(data: TrainData, train: np.ndarray) -> dict[str, ZScore]:
 
 def streamed_moments(table: FeatureTable, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The float32 mean and (population) std of a streamed table's `rows` [R], their sums
-    and sums of squares taken in float64 a store chunk's count of rows at a time, in
-    order: the rows are never held whole, the figures do not depend on the reader
-    threads, and they equal the in-memory ones to float32 rounding."""
+    and sums of squares taken in float64 a block's count of rows at a time (the set's
+    `block_rows`, not its chunks: the same sums after a rechunk), in order: the rows are
+    never held whole, the figures do not depend on the reader threads, and they equal
+    the in-memory ones to float32 rounding."""
     if table.stream is None:
         raise ValueError(f"{table.feature.name} is held: its moments are its rows'")
     if not len(rows):
         raise ConfigError(f"{table.feature.name}: no training rows to z-score")
     total = torch.zeros(table.stream.shape, dtype=torch.float64)
     squares = torch.zeros_like(total)
-    for r0 in range(0, len(rows), table.stream.chunk_rows):
-        x = table.rows(rows[r0 : r0 + table.stream.chunk_rows]).cpu().double()  # [r, (L,) D]
+    step = table.stream.block_rows
+    for r0 in range(0, len(rows), step):
+        x = table.rows(rows[r0 : r0 + step]).cpu().double()  # [r, (L,) D]
         total += x.sum(dim=0)
         squares += (x * x).sum(dim=0)
     mean = total / len(rows)

@@ -18,15 +18,16 @@ from ser.train.augment import augment_of
 from ser.train.batches import Batches
 from ser.train.checkpoint import FINAL, has_checkpoint, save_fold_checkpoint
 from ser.train.data import fit_class_weights, fit_target_scale, fit_zscore
-from ser.train.engine import Member, fit
+from ser.train.engine import fit
 from ser.train.group import cuda_devices, on, tuned
-from ser.train.plan import Prepared, device_of, filled, run_dir, run_targets, seeds_of
+from ser.train.group import member as build_member
+from ser.train.plan import Prepared, device_of, run_dir, run_targets, seeds_of
 
 
 def train_final(run: Prepared, progress: Progress) -> None:
     """Train on all of the run's data and save checkpoint "final" (kept if it exists)."""
     config, data, specs, unit = run.config, run.data, run.specs, run.unit
-    device, batch_size = device_of(config), filled(config.batch_size)
+    device, batch_size = device_of(config), config.batch_size
     if has_checkpoint(run_dir(config), FINAL):
         progress.message("--final: checkpoint final exists, kept")
         return
@@ -40,7 +41,7 @@ def train_final(run: Prepared, progress: Progress) -> None:
     zscore = fit_zscore(data, everything)
     scale = fit_target_scale(data, everything)
     # from all of its training data, as a fold's
-    weights = fit_class_weights(data, everything, filled(config.class_weights))
+    weights = fit_class_weights(data, everything, config.class_weights)
     batches = Batches(
         data,
         everything,
@@ -58,15 +59,7 @@ def train_final(run: Prepared, progress: Progress) -> None:
     nothing = Batches(data, everything[:0], specs, unit, batch_size, zscore=zscore)
     # No validation side: the loop trains the fixed epochs and keeps the last. Every stage
     # (Zhou et al.'s branches alone first, as the folds trained) goes on with one order.
-    member = Member(
-        batches,
-        nothing,
-        nothing,
-        epochs,
-        filled(config.lr),
-        filled(config.weight_decay),
-        precision=config.precision,
-    )
+    member = build_member(config, batches, nothing, nothing, epochs=epochs, patience=None)
     with torch.random.fork_rng(devices=cuda_devices(device)):
         torch.manual_seed(seed)
         ensemble, _, (chosen,) = fit([model], lambda: [member], data.classes, progress)

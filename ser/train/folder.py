@@ -14,13 +14,13 @@ from ser.cache.lock import refuse_while_written, try_lock, who, writer
 from ser.errors import ConfigError, RunLocked, SerError, StoreError, StoreLocked
 from ser.runs.record import RECORD
 from ser.train.checkpoint import fold_key, has_checkpoint
-from ser.train.options import TrainConfig
+from ser.train.options import ResolvedConfig, TrainConfig
 from ser.train.plan import Prepared, run_dir
 from ser.train.record import RUN_LOCK, read_record
 
 
 @contextlib.contextmanager
-def locked(configs: Sequence[TrainConfig]) -> Iterator[None]:
+def locked(configs: Sequence[ResolvedConfig]) -> Iterator[None]:
     """Each run's folder locked for the block; `RunLocked` at once if another process
     holds one."""
     with contextlib.ExitStack() as held:

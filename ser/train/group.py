@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -32,8 +32,9 @@ from ser.train.batches import Batches
 from ser.train.data import ZScore, fit_class_weights, fit_target_scale, fit_zscore
 from ser.train.engine import Evaluation, Member, Selection, Steps, test
 from ser.train.engine.ensemble import Ensemble
-from ser.train.options import TrainConfig
-from ser.train.plan import Job, Prepared, device_of, filled, run_targets
+from ser.train.identity import member_key, run_key
+from ser.train.options import ResolvedConfig
+from ser.train.plan import Job, Prepared, device_of, run_targets
 
 
 class PartlySaved(Exception):
@@ -49,31 +50,6 @@ class PartlySaved(Exception):
         self.tables: list[PredictionTable] = []  # their predictions, from a training process
 
 
-def run_key(config: TrainConfig) -> tuple[Hashable, ...]:
-    """What the resolved runs whose members may share an ensemble share: the settings part of
-    `group_key`, known before any data is read (the sweep's tasks are cut by it). Runs
-    whose encoders' top layers train otherwise (`--finetune`) hold other models: never
-    one ensemble, nor one sweep task said to train as one. Runs that differ only in how
-    they are tested share a key: their members train once (`shared_trainings`)."""
-    return (
-        config.store,
-        config.features,
-        config.finetune,
-        config.classes,
-        config.model.as_trained(),
-        config.epochs,
-        config.batch_size,
-        config.lr,
-        config.weight_decay,
-        config.precision,
-        config.device,
-        config.class_weights,
-        config.sampler,  # the training side's batches: one stack draws and changes alike
-        augment_of(config),
-        config.views,
-    )
-
-
 def group_key(job: Job, by_steps: bool = True) -> tuple[Hashable, ...]:
     """What the jobs that share an ensemble share; `by_steps`: their steps an epoch too
     (an element-wise optimiser steps every member at once)."""
@@ -81,7 +57,7 @@ def group_key(job: Job, by_steps: bool = True) -> tuple[Hashable, ...]:
     key = (*run_key(run.config), id(run.data), tuple(run.specs))
     if not by_steps:
         return key
-    size = filled(run.config.batch_size)
+    size = run.config.batch_size
     return (*key, len(Batches(run.data, job.fold.train, run.specs, run.unit, size)))
 
 
@@ -109,7 +85,7 @@ def shared_trainings(group: Sequence[Job]) -> list[int]:
     first: dict[tuple[Hashable, ...], int] = {}
     return [
         first.setdefault(
-            (*group_key(j, by_steps=False), j.run.config.patience, j.seed, j.k), len(first)
+            (*group_key(j, by_steps=False), *member_key(j.run.config), j.seed, j.k), len(first)
         )
         for j in group
     ]
@@ -304,7 +280,7 @@ def _outcome(
 def _said(group: Sequence[Job], progress: Progress) -> None:
     """The group's start, and the score its members select on, said."""
     config = group[0].run.config
-    progress.fold_start(group[0].seed, describe(group), filled(config.epochs))
+    progress.fold_start(group[0].seed, describe(group), config.epochs)
     progress.selects_on(run_targets(config).heads[0].score_name)
 
 
@@ -330,7 +306,7 @@ def _fitted(
     its loss's class weights, its attributes' scale."""
     zscores = [fit_zscore(job.run.data, job.fold.train) for job in group]
     balanced = [  # once a job
-        fit_class_weights(job.run.data, job.fold.train, filled(job.run.config.class_weights))
+        fit_class_weights(job.run.data, job.fold.train, job.run.config.class_weights)
         for job in group
     ]
     scales = [fit_target_scale(job.run.data, job.fold.train) for job in group]
@@ -364,7 +340,7 @@ def _member(
     side in one batch: its vectors are small, and one recurrence over all dialogs costs
     about what one over a training batch does."""
     run, fold, config = job.run, job.fold, job.run.config
-    batch_size, augment = filled(config.batch_size), augment_of(config)
+    batch_size, augment = config.batch_size, augment_of(config)
     on_device = on(weights, device_of(config))  # the training side's loss
 
     def side(rows: np.ndarray, train: bool = False) -> Batches:
@@ -387,15 +363,17 @@ def _member(
             augment=augment if train else None,
         )
 
-    return Member(
-        side(fold.train, train=True),
-        side(fold.val),
-        side(fold.test),
-        filled(config.epochs),
-        filled(config.lr),
-        filled(config.weight_decay),
-        config.patience,
-        config.model.eval_mask,
-        config.precision,
-        name=f"seed {job.seed} {fold.name}",
-    )
+    own = {"eval_mask": config.model.eval_mask, "name": f"seed {job.seed} {fold.name}"}
+    return member(config, side(fold.train, train=True), side(fold.val), side(fold.test), **own)
+
+
+def member(
+    config: ResolvedConfig, train: Batches, val: Batches, test: Batches, **own: Any
+) -> Member:
+    """A member of `config`'s run on these sides: each option `Member` declares too taken
+    from the run's config by its name (epochs, lr, weight decay, patience, precision, ...),
+    but those given as `own` (its name is the member's, not the run's)."""
+    settings = {f.name for f in fields(Member)[3:]}  # after its sides (a run's val is a mode)
+    named = settings & {f.name for f in fields(config)}
+    taken = {name: getattr(config, name) for name in named - {"name", *own}}
+    return Member(train, val, test, **taken | own)

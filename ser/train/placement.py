@@ -5,12 +5,14 @@ they fit there, else streamed from the store a chunk at a time (`ser.train.strea
 The budget holds the rows and what training gathers from them: every input's largest
 batch (in fp32; of an input the model averages, with every utterance's mean) first, then
 the inputs in memory, smallest first, then each streamed input's chunk cache (at least
-`MIN_CACHE_CHUNKS` of its store's chunks: a window of the block shuffle,
-`ser.train.batches`, and the next one read ahead; a layered input's chunk is one of each
-of its layer sets, which share its cache). A run that cannot fit even streamed is
-refused with the figures. Where rows live changes no number, unless an input streams:
-then its training sides draw their batches window by window (the same batches for the
-same seed on any machine, whatever the budget), not over the whole side. An input's
+the chunks of a window of the block shuffle, `ser.train.batches`, and of the next one
+read ahead, never more than the set's chunks: `least_cache`; a layered input's chunk is
+one of each of its layer sets, which share its cache). A run that cannot fit even
+streamed is refused with the figures, and where a set's chunks are what it lacks room
+for, with the `ser store rechunk` that makes them smaller. Where rows live changes no
+number, unless an input streams: then its training sides draw their batches window by
+window (the same batches for the same seed on any machine, whatever the budget or the
+set's chunks), not over the whole side. An input's
 views (`--views`) and a cross-corpus run's test-store set are placed with it (`copies`):
 their rows held with its own, or each set streamed beside it through its share of the
 input's cache (`shares`). The default follows what is free now (half the device's free
@@ -32,6 +34,7 @@ import numpy as np
 import torch
 
 from ser.cache import FeatureStore
+from ser.cache.store import chunk_bytes_for
 from ser.errors import ConfigError
 from ser.runtime.memory import available_memory, device_free_memory, memory_budget
 from ser.runtime.units import human_bytes, parse_size
@@ -39,12 +42,11 @@ from ser.train.features import ResolvedFeature
 
 #: The default budget's share of what is free now.
 SHARE = 0.5
-#: Store chunks a streamed training side's window takes (`ser.train.batches`): a fixed
-#: count, so that its batches are the same for the same seed whatever the budget.
-WINDOW_CHUNKS = 4
-#: A streamed input's chunk cache holds at least a window, the next one and a chunk an
-#: utterance spills into.
-MIN_CACHE_CHUNKS = 2 * WINDOW_CHUNKS + 1
+#: A set's blocks (`FeatureStore.block_rows`) a streamed training side's window takes
+#: (`ser.train.batches`): a fixed count, so that its batches are the same for the same
+#: seed whatever the budget. A streamed input's chunk cache holds at least the chunks of
+#: a window, of the next one and one an utterance spills into (`least_cache`).
+WINDOW_BLOCKS = 4
 #: Input name -> the other sets its table holds: (store, that set as the input).
 Copies = Mapping[str, Sequence[tuple[FeatureStore, ResolvedFeature]]]
 
@@ -148,12 +150,13 @@ def place_inputs(
     if not asked:
         places = held(needs, batches, budget, device)
         return Placement(budget, source, places, needs, {}, str(device), means=means)
-    chunks = {  # a chunk of each set an input reads, for each member's window
-        f.name: members * sum(chunk_bytes(s, c) for s, c in every[f.name]) for f in features
+    least = {  # the chunks of each set an input reads, for each member's windows
+        f.name: members * sum(least_cache(s, c) for s, c in every[f.name]) for f in features
     }
     host = host_budget(device, host_asked)
+    helps = {f.name: rechunk_advice(s, c) for f in features for s, c in every[f.name][:1]}
     try:
-        places, cache = decide(needs, chunks, batches, budget, host, means)
+        places, cache = decide(needs, least, batches, budget, host, means, helps)
     except ConfigError as refused:
         if members == 1:
             raise
@@ -224,16 +227,18 @@ def held(
 
 def decide(
     needs: Mapping[str, int],
-    chunks: Mapping[str, int],
+    least: Mapping[str, int],
     batches: Mapping[str, int],
     budget: int,
     host: int | None = None,
     means: Mapping[str, int] | None = None,
+    helps: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, str], dict[str, int]]:
     """(input -> place, streamed input -> its cache's bytes) for inputs whose rows take
-    `needs`, their largest batch `batches` and a store chunk of `chunks` bytes; `host`:
-    pinned host memory beside a GPU (None: on the CPU); `means`: the utterance means held
-    of the inputs a model averages."""
+    `needs`, their largest batch `batches` and a streamed cache at least `least` bytes
+    (`least_cache`); `host`: pinned host memory beside a GPU (None: on the CPU); `means`:
+    the utterance means held of the inputs a model averages; `helps`: the command that
+    makes an input's chunks smaller, said when its cache is refused ("": none)."""
     means = {name: size for name, size in (means or {}).items() if size}
     left = budget - sum(batches.values()) - sum(means.values())
     if left < 0:
@@ -249,18 +254,21 @@ def decide(
             places[name] = "stream"
     streamed = [name for name in needs if places[name] == "stream"]
     pool = host_left if host is not None else left  # the chunk caches are host memory
-    least = {name: MIN_CACHE_CHUNKS * chunks[name] for name in streamed}
-    if sum(least.values()) > pool:
+    caches = {name: least[name] for name in streamed}
+    if sum(caches.values()) > pool:
         kept = {n: needs[n] for n in needs if places[n] == "device" and host is None}
-        raise ConfigError(_refusal(budget, batches, least, kept, means))
+        said = [h for n in streamed if (h := (helps or {}).get(n, ""))]
+        raise ConfigError(_refusal(budget, batches, caches, kept, means, said))
     share = pool // max(len(streamed), 1)
-    return {n: places[n] for n in needs}, {n: max(least[n], min(share, needs[n])) for n in streamed}
+    return {n: places[n] for n in needs}, {
+        n: max(caches[n], min(share, needs[n])) for n in streamed
+    }
 
 
 def shares(total: int, chunks: Sequence[int]) -> list[int]:
     """A streamed input's cache (`total` bytes) split among its streams (its own set's,
-    then each copy's) by the bytes of their chunks: each keeps at least `MIN_CACHE_CHUNKS`
-    of its own chunks, as `decide` held that many of each.
+    then each copy's) by their least caches (`least_cache`): each keeps at least its own,
+    as `decide` held that much of each.
 
     >>> shares(90, [10, 20])
     [30, 60]
@@ -275,10 +283,12 @@ def _refusal(
     caches: Mapping[str, int],
     kept: Mapping[str, int] | None = None,
     means: Mapping[str, int] | None = None,
+    helps: Sequence[str] = (),
 ) -> str:
     """Why `budget` cannot hold the run: its batches, the means it holds of the inputs it
     averages, the streamed inputs' least caches and the rows of the inputs it keeps in
-    memory beside them (`kept`), summed."""
+    memory beside them (`kept`), summed; `helps`: the commands that make the caches
+    smaller."""
 
     def listed(sizes: Mapping[str, int]) -> str:
         return ", ".join(f"{n} {human_bytes(b)}" for n, b in sizes.items())
@@ -293,6 +303,7 @@ def _refusal(
         + (f", its streamed inputs' chunk caches at least {listed(caches)}" if caches else "")
         + (f", the rows it keeps in memory {listed(kept)}" if kept else "")
         + f" ({human_bytes(need)} in all); raise --memory-budget or lower --batch-size"
+        + "".join(f"; or {h}" for h in helps)
     )
 
 
@@ -320,6 +331,54 @@ def chunk_bytes(store: FeatureStore, feature: ResolvedFeature) -> int:
         info = store.info(name)
         total += store.chunk_rows(name) * int(info.dim) * np.dtype(str(info.dtype)).itemsize
     return total
+
+
+def least_cache(store: FeatureStore, feature: ResolvedFeature) -> int:
+    """The bytes a streamed input's chunk cache holds at least: the chunks of a window of
+    `WINDOW_BLOCKS` blocks, of the next window and one an utterance spills into, never
+    more than the set's chunks (a set of one chunk: that chunk); a layered input's, of
+    each of its layer sets."""
+    total = 0
+    for name in feature.stored:
+        info = store.info(name)
+        rows, chunk = int(info.rows), max(1, store.chunk_rows(name))
+        span = spanned(store.block_rows(name), chunk)
+        count = min(max(1, -(-rows // chunk)), 2 * WINDOW_BLOCKS * span + 1)
+        total += count * chunk * int(info.dim) * np.dtype(str(info.dtype)).itemsize
+    return total
+
+
+def spanned(block: int, chunk: int) -> int:
+    """The most chunks of `chunk` rows a block of `block` rows (one starting at a
+    multiple of `block`) lies in.
+
+    >>> [spanned(b, c) for b, c in ((8, 8), (8, 2), (2, 8), (8, 3), (3, 8))]
+    [1, 4, 1, 4, 2]
+    """
+    if block % chunk == 0:
+        return block // chunk
+    if chunk % block == 0:
+        return 1
+    return block // chunk + 2
+
+
+def rechunk_advice(store: FeatureStore, feature: ResolvedFeature) -> str:
+    """The `ser store rechunk` that writes the input's sets in the chunks extraction
+    writes now, where theirs are larger ("": none are): a set written in one chunk
+    streams only so."""
+    commands = []
+    for name in feature.stored:
+        info = store.info(name)
+        row = int(info.dim) * np.dtype(str(info.dtype)).itemsize
+        wanted = max(chunk_bytes_for(int(info.rows) * row), row)
+        if store.chunk_rows(name) * row > wanted:
+            size = human_bytes(wanted).replace(" ", "")
+            commands.append(f"ser store rechunk {store.path} {name} --chunk-size {size}")
+    if not commands:
+        return ""
+    return f"write {feature.name} in smaller chunks, of which its cache holds fewer bytes: " + (
+        "; ".join(commands)
+    )
 
 
 def means_bytes(store: FeatureStore, feature: ResolvedFeature) -> int:

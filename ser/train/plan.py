@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,10 +27,9 @@ from ser.corpus.registry import (
     CorpusKind,
 )
 from ser.errors import ConfigError
-from ser.finetune.tuning import FineTune, Tuning, parse_all
+from ser.finetune.tuning import Tuning, parse_all
 from ser.models import family_of
 from ser.models.batch import InputSpec, Unit
-from ser.models.config import field_defaults
 from ser.models.targets import Targets
 from ser.runs.predictions import PredictionTable
 from ser.runs.record import RunRecord
@@ -40,17 +39,17 @@ from ser.runtime.threads import parse_threads
 from ser.track.tracking import Tracking
 from ser.train.augment import augment_of, check_targets
 from ser.train.data import TrainData
-from ser.train.options import ATTRIBUTE_WEIGHT, MASK_DEFAULT, TrainConfig
+from ser.train.identity import default_name
+from ser.train.options import ATTRIBUTE_WEIGHT, ResolvedConfig, TrainConfig, resolved_type
 
-T = TypeVar("T")
 
-
-@dataclass
+@dataclass(kw_only=True)
 class Prepared:
     """A run ready to train (`ser.train.recipe`): its resolved config (`resolve`), record
-    and data, and the (seed, fold) jobs its record does not hold yet."""
+    and data, and the (seed, fold) jobs its record does not hold yet; built once, whole
+    (`ser.train.prepare`). Its `record` alone changes after: it grows as each group ends."""
 
-    config: TrainConfig
+    config: ResolvedConfig
     record: RunRecord
     data: TrainData
     unit: Unit
@@ -85,7 +84,7 @@ class Job:
 
 def resolve(
     config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None = None
-) -> TrainConfig:
+) -> ResolvedConfig:
     """`config` with its defaults filled in and its options checked, for a store of
     `corpus`'s kind (what the store's `corpus` hands out) and, cross-corpus, the opened
     test store's `test`: no data read. Its `--target` is named as the kind means it."""
@@ -115,36 +114,37 @@ def resolve(
     where = str(protocol)
     if config.test_store:  # e.g. iemocap-to-meld: both stores' names
         where = f"{Path(config.store).stem}-to-{Path(config.test_store).stem}"
-    name = config.name or default_name(spelled, where, classes, corpus.class_weights)
+    context = {"classes": classes, "own_weights": corpus.class_weights}
+    name = config.name or default_name(spelled, where, context)
     if not name or "/" in name or name in (".", ".."):
         raise ConfigError(f"--name {name!r} is not a usable directory name")
-    return dataclasses.replace(
-        spelled,
-        classes=classes,
-        protocol=str(protocol),
-        epochs=config.epochs or defaults.epochs,
-        batch_size=config.batch_size or defaults.batch_size,
-        lr=defaults.lr if config.lr is None else config.lr,
-        weight_decay=defaults.weight_decay if config.weight_decay is None else config.weight_decay,
-        seeds=n_seeds,
-        class_weights=class_weights,
-        test_classes=None if tested is None else tested["classes"],
-        device=str(device),
-        precision=precision,
-        name=name,
-    )
+    masks = augment_of(config) if config.augment == "mask" else None  # else none drawn
+    asked = {f.name: getattr(spelled, f.name) for f in dataclasses.fields(spelled)}
+    filled_in: dict[str, Any] = {
+        "classes": classes,
+        "protocol": str(protocol),
+        "epochs": config.epochs or defaults.epochs,
+        "batch_size": config.batch_size or defaults.batch_size,
+        "lr": defaults.lr if config.lr is None else config.lr,
+        "weight_decay": defaults.weight_decay
+        if config.weight_decay is None
+        else config.weight_decay,
+        "seeds": n_seeds,
+        "class_weights": class_weights,
+        "test_classes": None if tested is None else tested["classes"],
+        "device": str(device),
+        "precision": precision,
+        "name": name,
+        "attribute_weight": targets.weight,
+        "mask_time": None if masks is None else masks.time,
+        "mask_features": None if masks is None else masks.features,
+    }
+    return resolved_type(type(config))(**asked | filled_in)
 
 
-def filled(value: T | None) -> T:
-    """A resolved config's option (`resolve` fills it in); None is a caller's bug."""
-    if value is None:
-        raise ValueError("the config is not resolved (ser.train.plan.resolve)")
-    return value
-
-
-def seeds_of(config: TrainConfig) -> tuple[int, ...]:
+def seeds_of(config: ResolvedConfig) -> tuple[int, ...]:
     """A resolved config's seeds: seed, seed+1, ... (`--seeds` of them)."""
-    return tuple(range(config.seed, config.seed + filled(config.seeds)))
+    return tuple(range(config.seed, config.seed + config.seeds))
 
 
 def device_of(config: TrainConfig) -> torch.device:
@@ -152,9 +152,9 @@ def device_of(config: TrainConfig) -> torch.device:
     return pick_device(config.device)
 
 
-def run_dir(config: TrainConfig) -> Path:
+def run_dir(config: ResolvedConfig) -> Path:
     """A resolved config's run folder: ``<out>/<name>``."""
-    return Path(config.out) / filled(config.name)
+    return Path(config.out) / config.name
 
 
 def tracking_of(config: TrainConfig) -> Tracking | None:
@@ -180,12 +180,12 @@ def protocol_of(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | Non
     return corpus.parse_protocol(config.protocol or corpus.protocol)
 
 
-def tested(config: TrainConfig, test: StoreCorpus | None) -> dict[str, str] | None:
+def tested(config: ResolvedConfig, test: StoreCorpus | None) -> dict[str, str] | None:
     """A resolved cross-corpus run's test store as its record holds it: corpus kind,
     manifest (`StoreCorpus.digest`), class set (None: not cross-corpus)."""
     if test is None or config.test_store is None:
         return None
-    return {"corpus": test.name, "manifest": test.digest, "classes": filled(config.test_classes)}
+    return {"corpus": test.name, "manifest": test.digest, "classes": str(config.test_classes)}
 
 
 def weights_from(config: TrainConfig, corpus: CorpusKind) -> str:
@@ -295,60 +295,6 @@ def _test_store(
     return {"corpus": test.name, "manifest": test.digest, "classes": test_classes}
 
 
-def default_name(config: TrainConfig, protocol: str, classes: str, own_weights: str) -> str:
-    """e.g. ``hubert+mpnet_mit_loso_c4``, ``is13+bert_add-logits-perspective_session5_c4``;
-    model options off their defaults follow (``_queries10_no-rmm_eval-mask-text``), so
-    the ablations of one table get a directory each, and class weights other than the
-    corpus's own (`own_weights`: ``_class-weights-balanced``), then the training side's
-    options off their defaults (``_sampler-balanced_augment-mask_mixup0.2_views-all``). A
-    cross-corpus run's `protocol` names its stores (``is13_none_iemocap-to-meld_c4``)."""
-    model = config.model
-    defaults = field_defaults(type(model))
-    changed = {k: v for k, v in dataclasses.asdict(model).items() if v != defaults.get(k, v)}
-    fusion = "-".join(str(v) for v in (model.fusion, changed.pop("fusion_at", None)) if v)
-    if "loss" in changed:
-        fusion += f"-{changed.pop('loss')}"
-    name = f"{'+'.join(config.features)}_{fusion}_{protocol}_c{classes}"
-    for option_name, value in changed.items():
-        key = option_name.replace("_", "-")
-        if isinstance(value, bool):
-            name += f"_{key}" if value else f"_no-{key}"
-        elif isinstance(value, tuple):
-            name += f"_{key}{'-'.join(map(str, value))}"
-        else:
-            name += f"_{key}{'-' if isinstance(value, str) else ''}{value}"
-    if config.class_weights not in (None, own_weights):
-        name += f"_class-weights-{config.class_weights}"
-    if config.test_classes not in (None, classes):
-        name += f"_test-c{config.test_classes}"
-    name += "".join(FineTune.parse(text).name_part for text in config.finetune)
-    return name + _targets_name(config) + _training_name(config)
-
-
-def _targets_name(config: TrainConfig) -> str:
-    """The targets' part of a run's name ("" for the category with hard labels)."""
-    name = f"_target-{config.target}" if config.target != "emotion" else ""
-    if config.target != "emotion" and config.attribute_loss != "ccc":
-        name += f"_attribute-loss-{config.attribute_loss}"
-    if config.attribute_weight is not None and "+" in config.target:
-        name += f"_attribute-weight{config.attribute_weight:g}"
-    name += f"_emotions-as-{config.emotions_as}" if config.emotions_as != "presence" else ""
-    name += "_soft-labels" if config.labels == "soft" else ""
-    return name + (f"_calibrate-{config.calibrate}" if config.calibrate != "none" else "")
-
-
-def _training_name(config: TrainConfig) -> str:
-    """The training side's options' part of a run's name ("" for their defaults)."""
-    name = f"_sampler-{config.sampler}" if config.sampler != "shuffle" else ""
-    name += f"_augment-{config.augment}" if config.augment != "none" else ""
-    for key, value in (("mask-time", config.mask_time), ("mask-features", config.mask_features)):
-        if value is not None and value != MASK_DEFAULT:
-            name += f"_{key}{'-'.join(map(str, value))}"
-    name += f"_mixup{config.mixup:g}" if config.mixup is not None else ""
-    views = "-".join(p.strip() for p in (config.views or "").split(","))
-    return name + (f"_views-{views}" if config.views is not None else "")
-
-
 Stores = Mapping[str, FeatureStore]  # path as a config names it -> the store opened
 
 
@@ -359,7 +305,7 @@ def open_stores(configs: Sequence[TrainConfig]) -> dict[str, FeatureStore]:
     return {path: FeatureStore.open(path) for path in dict.fromkeys(paths)}
 
 
-def resolve_in(config: TrainConfig, stores: Stores) -> TrainConfig:
+def resolve_in(config: TrainConfig, stores: Stores) -> ResolvedConfig:
     """`resolve` with the corpora of the config's opened stores."""
     return resolve(config, stores[config.store].corpus.kind, test_corpus(config, stores))
 

@@ -39,13 +39,12 @@ from ser.train.calibration import read_votes
 from ser.train.checkpoint import located
 from ser.train.data import OUTSIDE, TrainData, load_data
 from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
-from ser.train.options import TrainConfig
+from ser.train.options import ResolvedConfig, TrainConfig
 from ser.train.placement import Placement, place_inputs
 from ser.train.plan import (
     Prepared,
     Stores,
     device_of,
-    filled,
     protocol_of,
     run_targets,
     seeds_of,
@@ -59,13 +58,13 @@ from ser.train.views import Views, resolve_views, view_copies, with_views
 Loaded = dict[tuple[Any, ...], TrainData]  # runs over the same data share it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Inputs:
     """A run opened, before its data: its resolved config (`ser.train.plan.resolve`), its
     protocol on its store, what it reads from its store (the sets and the class set) and
     the corpus whose default class weights it takes ("": none, or those asked for)."""
 
-    config: TrainConfig
+    config: ResolvedConfig
     protocol: Protocol
     weights_from: str
     store: FeatureStore
@@ -96,7 +95,7 @@ class Inputs:
         return device_of(self.config)
 
 
-def open_inputs(asked: TrainConfig, config: TrainConfig, stores: Stores) -> Inputs:
+def open_inputs(asked: TrainConfig, config: ResolvedConfig, stores: Stores) -> Inputs:
     """The run of the `asked` config, `config` resolved (`ser.train.plan.resolve_in`):
     its feature sets resolved in its opened store (and test store), with what the later
     steps read of them; refusals for sets, inputs, class sets or dialogs the stores
@@ -104,7 +103,6 @@ def open_inputs(asked: TrainConfig, config: TrainConfig, stores: Stores) -> Inpu
     store = stores[config.store]
     kind = store.corpus.kind
     protocol = protocol_of(config, kind, test_corpus(config, stores))
-    opened = (config, protocol, weights_from(asked, kind), store)
     features = resolve_features(store, config.features)
     if config.views is not None and config.test_store is not None:
         raise ConfigError(
@@ -113,36 +111,45 @@ def open_inputs(asked: TrainConfig, config: TrainConfig, stores: Stores) -> Inpu
         )
     views = resolve_views(store, features, config.views)
     unit, specs, tuning = model_inputs(config, store, features)
-    classes = store.corpus.label_set(filled(config.classes))
+    classes = store.corpus.label_set(config.classes)
     recorded = provenance(store, features)  # what its checkpoints hold of the sets
     test = None
     if config.test_store is not None:
-        test_classes = filled(config.test_classes)
+        test_classes = config.test_classes or config.classes  # resolved with the test store
         test = cross.open_test(store, stores[config.test_store], features, classes, test_classes)
     placed = placement(config, store, features, specs, views, test)
-    if test is None:
-        return Inputs(
-            *opened, features, unit, list(specs), classes, recorded, None, tuning, views, placed
-        )
-    sides = (test.match.train_set(), test.match.test_set())
-    audio_overlap.check_cross(store, test.store, sides, config.allow_overlap)
-    if unit == "dialog":
-        _check_dialogs(test.store, filled(config.name))
-    train_set = test.match.train_set()
+    if test is not None:  # its classes: those both corpora have
+        sides = (test.match.train_set(), test.match.test_set())
+        audio_overlap.check_cross(store, test.store, sides, config.allow_overlap)
+        if unit == "dialog":
+            _check_dialogs(test.store, config.name)
+        classes = test.match.train_set()
     return Inputs(
-        *opened, features, unit, list(specs), train_set, recorded, test, tuning, None, placed
+        config=config,
+        protocol=protocol,
+        weights_from=weights_from(asked, kind),
+        store=store,
+        features=features,
+        unit=unit,
+        specs=list(specs),
+        classes=classes,
+        provenance=recorded,
+        test=test,
+        tuning=tuning,
+        views=views if test is None else None,
+        placement=placed,
     )
 
 
 def model_inputs(
-    config: TrainConfig, store: FeatureStore, features: list[ResolvedFeature]
+    config: ResolvedConfig, store: FeatureStore, features: list[ResolvedFeature]
 ) -> tuple[Unit, list[InputSpec], Tuning | None]:
     """What the run's model reads of its sets: its unit, its inputs (those whose encoder's
     top layers train, `--finetune`, loaded), each checked against the store and the
     training options."""
     unit, specs = plan_inputs(config.model, [f.info() for f in features])
     if unit == "dialog":
-        _check_dialogs(store, filled(config.name))
+        _check_dialogs(store, config.name)
     # a fine-tuned input is one stored set: by request, its name and attrs
     single = [f for f in features if not f.sets] if config.finetune else []
     sets = {f.request: (f.name, dict(store.info(f.name).attrs)) for f in single}
@@ -166,7 +173,7 @@ def provenance(store: FeatureStore, features: Sequence[ResolvedFeature]) -> dict
 
 
 def placement(
-    config: TrainConfig,
+    config: ResolvedConfig,
     store: FeatureStore,
     features: list[ResolvedFeature],
     specs: Sequence[InputSpec],
@@ -181,7 +188,7 @@ def placement(
     copies = view_copies(store, features, views)
     if test is not None:
         copies = copies or cross.test_copies(features, test)
-    device, batch_size = device_of(config), filled(config.batch_size)
+    device, batch_size = device_of(config), config.batch_size
     budget = config.memory_budget
     members = config.members_at_once or 1  # a streamed run stacks only those asked
     host = config.host_memory
@@ -277,14 +284,22 @@ def prepare(
         for k, fold in enumerate(folds)
         if (seed, fold.name) not in done
     ]
-    prepared = Prepared(config, record, data, inputs.unit, inputs.specs, todo, inputs.provenance)
-    prepared.tuning = inputs.tuning
-    prepared.votes, line = test_votes(config, inputs, data)
+    votes, line = test_votes(config, inputs, data)
     if line:
         progress.message(line)
-    prepared.predictions.update(kept)
-    prepared.planned = len(seeds_of(config)) * len(folds)
-    return prepared
+    return Prepared(
+        config=config,
+        record=record,
+        data=data,
+        unit=inputs.unit,
+        specs=inputs.specs,
+        todo=todo,
+        provenance=inputs.provenance,
+        predictions=dict(kept),
+        planned=len(seeds_of(config)) * len(folds),
+        tuning=inputs.tuning,
+        votes=votes,
+    )
 
 
 def _loaded(
@@ -392,7 +407,7 @@ def _targets_notes(targets: Targets, data: TrainData, progress: Progress) -> dic
     return notes
 
 
-def reopen(config: TrainConfig, stores: Stores, loaded: Loaded) -> tuple[Prepared, list[Fold]]:
+def reopen(config: ResolvedConfig, stores: Stores, loaded: Loaded) -> tuple[Prepared, list[Fold]]:
     """The run of the resolved `config` as `prepare` opens it, without its record (the
     caller keeps that) and with nothing to do yet, and its folds: what a training process
     needs to train its jobs."""
@@ -400,16 +415,25 @@ def reopen(config: TrainConfig, stores: Stores, loaded: Loaded) -> tuple[Prepare
     data = load(inputs, loaded)
     folds = run_folds(inputs, data)
     # not kept
-    name = filled(config.name)
+    name = config.name
     unrecorded = RunRecord(name, RunConfig(), str(inputs.protocol), tuple(data.classes))
-    prepared = Prepared(config, unrecorded, data, inputs.unit, inputs.specs, [], inputs.provenance)
-    prepared.tuning = inputs.tuning
-    prepared.votes, _ = test_votes(config, inputs, data)  # the run's own process said it
+    votes, _ = test_votes(config, inputs, data)  # the run's own process said it
+    prepared = Prepared(
+        config=config,
+        record=unrecorded,
+        data=data,
+        unit=inputs.unit,
+        specs=inputs.specs,
+        todo=[],
+        provenance=inputs.provenance,
+        tuning=inputs.tuning,
+        votes=votes,
+    )
     return prepared, folds
 
 
 def test_votes(
-    config: TrainConfig, inputs: Inputs, data: TrainData
+    config: ResolvedConfig, inputs: Inputs, data: TrainData
 ) -> tuple[dict[str, np.ndarray], str]:
     """A calibrated run's voted utterances (`ser.train.calibration.read_votes`) and the
     line that says so; none for another run (its record stays as it was) or a

@@ -44,8 +44,8 @@ from ser.track.progress import Heartbeat, Message, Progress, Published
 from ser.train.batches import streams_of
 from ser.train.data import TrainData
 from ser.train.group import PartlySaved, by_training
-from ser.train.options import TrainConfig
-from ser.train.plan import Job, Prepared, device_of, filled, open_stores
+from ser.train.options import ResolvedConfig
+from ser.train.plan import Job, Prepared, device_of, open_stores
 from ser.train.prepare import Loaded, reopen
 from ser.train.record import finish
 
@@ -150,7 +150,7 @@ def choose_execution(runs: list[Prepared], threads: ThreadChoice, asked: int | N
 
 
 def _asked(
-    configs: list[TrainConfig], runs: list[Prepared]
+    configs: list[ResolvedConfig], runs: list[Prepared]
 ) -> tuple[int | None, str | None, int | None]:
     """The members at once, steps and processes the first config asks for. A run whose
     rows stream trains on the processes it asks for, one by default (each process places
@@ -169,7 +169,7 @@ def _asked(
 def _training(runs: list[Prepared]) -> Training:
     """What the runs' members cost to train, as `for_training` weighs it."""
     configs = [run.config for run in runs]
-    epochs = [filled(run.config.epochs) for run in runs]
+    epochs = [run.config.epochs for run in runs]
     return Training(
         members=sum(run.planned for run in runs),
         work=round(
@@ -221,7 +221,7 @@ def epoch_utterances(run: Prepared) -> float:
     if not tables:
         return float(len(run.data))
     widest = max(tables, key=lambda table: int(table.lengths_np.sum()))
-    return padded_utterances(widest.lengths_np.tolist(), filled(run.config.batch_size))
+    return padded_utterances(widest.lengths_np.tolist(), run.config.batch_size)
 
 
 def _data_bytes(data: TrainData) -> int:
@@ -242,7 +242,7 @@ _OPENED: list[tuple[Prepared, list[Fold]]] = []
 _LINES: list[Lines] = []
 
 
-def _open(configs: list[TrainConfig], threads: int, lines: Lines) -> None:
+def _open(configs: list[ResolvedConfig], threads: int, lines: Lines) -> None:
     torch.set_num_threads(threads)
     with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(threads)

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import partial
 
-from ser.errors import Interrupted, SerError
+from ser.errors import Interrupted, SerError, StoreError, StoreLocked
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.record import RunRecord, json_summary
 from ser.runtime.threads import ThreadChoice, torch_settings
@@ -133,6 +133,13 @@ def train_many(
                         train_final(run, progress)
             except KeyboardInterrupt:
                 raise Interrupted([kept(run) for run in runs]) from None
+            except StoreLocked:  # another process writes it: said as such (`unless_written`)
+                raise
+            except StoreError as error:  # a store gone or damaged mid-run: what stays
+                raise StoreError(
+                    f"{error}; {'; '.join(kept(run) for run in runs)}: once the store is "
+                    "whole again (put back, or repaired), the same command resumes from them"
+                ) from None
             # 4. Record: each run's whole record and predictions.csv.
             return [finish(run, complete=True, progress=progress) for run in runs]
 

@@ -13,7 +13,6 @@ holds `config["class_weights"]` and, per fold, `class_weights`: `{class: weight}
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
@@ -46,18 +45,16 @@ from ser.runs.record import RECORD, RunRecord, read, run_scores, write
 from ser.runtime.threads import ThreadChoice
 from ser.track.progress import Progress
 from ser.track.tracking import forget, log
-from ser.train.augment import augment_of
 from ser.train.calibration import votes_jsd
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
 from ser.train.data import TrainData
 from ser.train.engine import Evaluation, Selection, Steps
 from ser.train.features import ResolvedFeature, layers_record
 from ser.train.group import Trained
-from ser.train.options import Recorded, TrainConfig
+from ser.train.options import Recorded, ResolvedConfig, TrainConfig, recorded_fields
 from ser.train.plan import (
     Job,
     Prepared,
-    filled,
     run_dir,
     run_targets,
     seeds_of,
@@ -69,15 +66,8 @@ from ser.train.plan import (
 RUN_LOCK = ".lock"
 
 
-def recorded_fields(config: type[TrainConfig] = TrainConfig) -> list[tuple[str, Recorded]]:
-    """The options a run record's config holds, each as (name, how: `Recorded`), in the
-    order of their declaration, which is the record's."""
-    fields = dataclasses.fields(config)
-    return [(f.name, f.metadata["record"]) for f in fields if "record" in f.metadata]
-
-
 def _keys(which: Callable[[Recorded], bool]) -> frozenset[str]:
-    return frozenset(how.key or name for name, how in recorded_fields() if which(how))
+    return frozenset(how.key or name for name, how in recorded_fields(TrainConfig) if which(how))
 
 
 # Config keys that say where a run executes, not what it trains: a resume may change them.
@@ -91,7 +81,7 @@ NAMED = _keys(lambda how: not how.flat) | {"family"}
 
 
 def config_record(
-    config: TrainConfig, test: StoreCorpus | None = None, streamed: Sequence[str] | None = None
+    config: ResolvedConfig, test: StoreCorpus | None = None, streamed: Sequence[str] | None = None
 ) -> dict[str, Any]:
     """The resolved run's config (`ser.train.plan.resolve`) as recorded: every option
     that can change a result, on or off (off: null), as its declaration says
@@ -118,7 +108,7 @@ def config_record(
 
 
 def resolutions(
-    config: TrainConfig, test: StoreCorpus | None = None, streamed: Sequence[str] | None = None
+    config: ResolvedConfig, test: StoreCorpus | None = None, streamed: Sequence[str] | None = None
 ) -> dict[str, object]:
     """What the run resolved of its options, by record key: the resolved config's values
     (its defaults filled in; its seeds each), a cross-corpus run's test store
@@ -131,9 +121,6 @@ def resolutions(
     }
     values["seeds"] = seeds_of(config)
     values["test"] = tested(config, test)
-    masks = augment_of(config) if config.augment != "none" else None  # else no masks drawn
-    values["mask_time"] = masks.time if masks is not None else None
-    values["mask_features"] = masks.features if masks is not None else None
     if streamed is not None:  # which inputs streamed changes their batches
         values["streamed"] = sorted(streamed) or None
     return values | run_targets(config).record_keys()
@@ -160,7 +147,7 @@ Started = tuple[RunRecord, dict[tuple[int, str], PredictionTable]]
 
 
 def start_record(
-    config: TrainConfig,
+    config: ResolvedConfig,
     protocol: Protocol,
     features: list[ResolvedFeature],
     classes: LabelSet,
@@ -212,7 +199,7 @@ def start_record(
         if logged := forget(folder):  # else its members stand for the new run's
             progress.message(f"--overwrite: discarding what it logged ({', '.join(logged)})")
     record = RunRecord(
-        name=filled(config.name),
+        name=config.name,
         config=RunConfig.from_json(cfg),
         protocol=str(protocol),
         classes=tuple(run_targets(config).classes(classes)),
@@ -235,7 +222,7 @@ def _on(entry: FoldEntry, before: str | None, now: str) -> FoldEntry:
     return entry if device == entry.device else replace(entry, device=device)
 
 
-def first_line(config: TrainConfig, threads: ThreadChoice) -> str:
+def first_line(config: ResolvedConfig, threads: ThreadChoice) -> str:
     """The run's first log line, said once it is known to start (refusals come alone),
     e.g. "hubert+mpnet_mit_loso_c4: cpu, 2 torch threads (all 2, brief waits: affinity 2
     cores, cgroup none, 1 worker)"."""

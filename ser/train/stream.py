@@ -1,7 +1,9 @@
 """A streamed input's rows (`ser.train.placement` says which inputs stream): read from the
 store a chunk at a time (its own chunking: chunk-aligned reads copy chunk files straight
 into memory) into a bounded cache, on reader threads that read the next step's chunks
-while this one trains (`prefetch`).
+while this one trains (`prefetch`). Which utterances a window of batches takes is
+planned by the set's blocks (`FeatureStore.block_rows`: its chunks as first written),
+never by its chunks now: a set rechunked gives a run the same batches.
 
 The rows a batch gathers are the same bytes the in-memory table holds, gathered by the
 same row indices (`take`), and the per-utterance means are summed in the same order
@@ -18,11 +20,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from ser.cache import FeatureStore
+from ser.errors import StoreError
 
 #: Reader threads of a streamed input: reads of chunk files release the interpreter's
 #: lock; more than a few only queue on one disk.
@@ -52,6 +56,7 @@ class RowStream:
         self.dim, self.dtype = int(info.dim), np.dtype(str(info.dtype))
         self.total_store_rows = int(info.rows)
         self.chunk_rows = max(1, store.chunk_rows(name))
+        self.block_rows = store.block_rows(name)  # the plan's unit, whatever the chunks
         self.store_rows = self._store_rows(self.first)
         # Set i of a layered input (0: `name`): its name, its kept utterances' first store
         # rows, the store row of each kept row, its chunks' rows and its rows in all.
@@ -96,8 +101,8 @@ class RowStream:
         return (len(self.sets), self.dim) if len(self.sets) > 1 else (self.dim,)
 
     def blocks(self) -> np.ndarray:
-        """[n] the store chunk each kept utterance starts in: the block shuffle's unit."""
-        return self.first // self.chunk_rows
+        """[n] the block each kept utterance starts in: the block shuffle's unit."""
+        return self.first // self.block_rows
 
     def take(self, index: torch.Tensor) -> torch.Tensor:
         """Rows `index` (any shape, kept-row numbers) -> [*index.shape, D] ([..., L, D])
@@ -148,7 +153,10 @@ class RowStream:
     def _read(self, i: int, k: int) -> np.ndarray:
         name, _, _, chunk_rows, total = self.sets[i]
         lo = k * chunk_rows
-        rows = self.store.read_rows(name, lo, min(lo + chunk_rows, total))
+        try:
+            rows = self.store.read_rows(name, lo, min(lo + chunk_rows, total))
+        except (StoreError, OSError) as error:
+            raise read_fault(self.store.path, name, error) from None
         with self._lock:
             self.reads += 1
             self._pending.pop((i, k), None)
@@ -160,14 +168,14 @@ class RowStream:
     def means(self, lengths: torch.Tensor) -> torch.Tensor:
         """[n, D] ([n, L, D]) float32 mean of each utterance's rows, summed row after row
         as `ser.train.data.segment_mean` sums an in-memory table's (index_add_ adds each
-        segment's rows in order, whatever the pieces), a chunk's rows at a time."""
+        segment's rows in order, whatever the pieces), a block's rows at a time."""
         n, device = len(lengths), lengths.device
         if bool((lengths == 1).all()):
             return self.take(torch.arange(self.rows, device=device)).float()
         seg = torch.repeat_interleave(torch.arange(n, device=device), lengths)
         out = torch.zeros(n, *self.shape, dtype=torch.float32, device=device)
-        for r0 in range(0, self.rows, self.chunk_rows):
-            r1 = min(r0 + self.chunk_rows, self.rows)
+        for r0 in range(0, self.rows, self.block_rows):
+            r1 = min(r0 + self.block_rows, self.rows)
             piece = self.take(torch.arange(r0, r1, device=device))
             out.index_add_(0, seg[r0:r1], piece.float())
         with self._lock:  # read once for the means: held no longer than they are summed
@@ -178,6 +186,23 @@ class RowStream:
     def close(self) -> None:
         """Stop the reader threads (reads in flight finish)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def read_fault(path: Path, name: str, error: StoreError | OSError) -> StoreError:
+    """A streamed read's fault said as what it is: the store deleted or moved while the
+    run read it, or its set deleted (a read found "no group", as if the set had never
+    been there); else the read's own words (a damaged chunk's name its repair)."""
+    if not path.exists():
+        return StoreError(f"{path}: the store was deleted or moved while the run read {name}")
+    try:
+        present = name in FeatureStore.open(path).feature_sets()
+    except StoreError:  # its own metadata gone too
+        present = False
+    if not present:
+        return StoreError(f"{path}: feature set {name!r} was deleted while the run read it")
+    if isinstance(error, StoreError):
+        return error
+    return StoreError(f"{path}: feature set {name!r} could not be read mid-run ({error})")
 
 
 # A table's rows may come from several streams back to back (`FeatureTable.parts`): a
@@ -215,9 +240,9 @@ def parts_means(parts: Sequence[RowStream], lengths: torch.Tensor) -> torch.Tens
 
 
 def parts_blocks(parts: Sequence[RowStream]) -> np.ndarray:
-    """[units] the chunk each unit starts in, each part's numbered after the chunks of the
-    parts before it (a window holds one part's chunks)."""
-    chunks = np.cumsum([0, *(-(-p.total_store_rows // p.chunk_rows) for p in parts)])
+    """[units] the block each unit starts in, each part's numbered after the blocks of the
+    parts before it (a window holds one part's blocks)."""
+    chunks = np.cumsum([0, *(-(-p.total_store_rows // p.block_rows) for p in parts)])
     return np.concatenate([p.blocks() + int(c) for p, c in zip(parts, chunks, strict=False)])
 
 

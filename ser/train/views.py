@@ -38,7 +38,7 @@ from ser.train.data import (
     stored_stream,
 )
 from ser.train.features import ResolvedFeature, is_view
-from ser.train.placement import Copies, chunk_bytes, shares
+from ser.train.placement import Copies, least_cache, shares
 from ser.train.stream import RowStream
 
 #: `--views all`: every view some input has.
@@ -288,7 +288,7 @@ def _caches(
     if table.stream is None:
         return []
     sets = [table.feature, *(_as_input(table.feature, v) for v in views)]
-    return shares(cache, [chunk_bytes(store, f) for f in sets])
+    return shares(cache, [least_cache(store, f) for f in sets])
 
 
 def _view_stream(

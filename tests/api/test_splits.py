@@ -9,7 +9,7 @@ import pytest
 
 import ser
 from ser.errors import ConfigError
-from ser.train.options import train_config
+from ser.train.option_table import train_config
 from ser.train.plan import open_stores, resolve_in
 from ser.train.prepare import load, open_inputs, run_folds
 from tests.stores import labelled_store
@@ -77,6 +77,25 @@ def test_a_protocol_class_set_or_mode_the_store_cannot_give_is_refused(labelled_
         ser.folds(path, classes="99")
     with pytest.raises(ConfigError, match="unknown validation mode 'half'"):
         ser.folds(path, val="half")
+
+
+def test_folds_with_features_read_the_row_index_never_the_rows(
+    labelled_stores, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from ser.cache import FeatureStore
+
+    path = labelled_stores(
+        {"is13": IS13, "hubert-tiny": ("hubert", "audio", "frame", 6, "float16")}
+    )
+    expected = trainers_folds(store=str(path), features="hubert-tiny", protocol="loso")
+
+    def refused(*_: object) -> None:
+        raise AssertionError("rows were read")
+
+    monkeypatch.setattr(FeatureStore, "read", refused)
+    monkeypatch.setattr(FeatureStore, "read_rows", refused)
+    made = ser.folds(path, protocol="loso", features="hubert-tiny")
+    assert [(f.name, f.train, f.val, f.test) for f in made] == expected
 
 
 def test_a_class_set_given_as_a_number_is_its_name(labelled_stores) -> None:  # type: ignore[no-untyped-def]

@@ -59,3 +59,30 @@ def test_an_utterance_whose_extraction_failed_is_named_with_why(tmp_path: Path) 
     said = r"hubert\.L3 has no features of u2 \(audio file missing\)"
     with pytest.raises(StoreError, match=said):
         store.read("hubert.L3", "u2")
+
+
+def test_an_utterances_rows_are_read_alone_and_are_its_own(
+    labelled_stores, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    path = labelled_stores({"hubert-tiny": ("hubert", "audio", "frame", 6, "float16")})
+    own = FeatureStore.open(path)
+    whole = own.read("hubert-tiny")
+    read: list[tuple[int, int]] = []
+    rows_of = FeatureStore.read_rows
+
+    def counted(self: FeatureStore, name: str, start: int, stop: int) -> np.ndarray:
+        read.append((start, stop))
+        return rows_of(self, name, start, stop)
+
+    def refused(*_: object) -> None:
+        raise AssertionError("the whole set was read")
+
+    monkeypatch.setattr(FeatureStore, "read", refused)
+    monkeypatch.setattr(FeatureStore, "read_rows", counted)
+    store = ser.open_store(path)
+    rows = store.read("hubert-tiny", store.utterances[4])
+    assert read == [(int(whole.offsets[4]), int(whole.offsets[5]))]  # its rows alone
+    np.testing.assert_array_equal(rows, whole.utterance(4))
+    rows[0, 0] = 123  # a caller's change is its own copy's
+    again = store.read("hubert-tiny", store.utterances[4])
+    np.testing.assert_array_equal(again, whole.utterance(4))

@@ -127,3 +127,20 @@ def test_plot_draws_the_segments_timeline(trained_run, tmp_path) -> None:
         assert image.format == "PNG" and image.size == (1200, 260)  # one file: one panel
     refused = CliRunner().invoke(main, [*base, "--plot", str(plot)])
     assert refused.exit_code == 2 and "--plot draws on segments" in refused.stderr
+
+
+def test_many_files_show_how_far_each_encoder_is(trained_run, monkeypatch) -> None:
+    """Prediction over many files said nothing until its table."""
+    from ser.runtime import progress
+
+    monkeypatch.setattr(progress, "SHORT", 0.0)  # as long as a folder of thousands
+    wavs = [str(w) for w in trained_run.wavs[:3]]
+    args = ["predict", "--run", str(trained_run.run_dir), *wavs, "--text", "hi", "--json"]
+    result = CliRunner().invoke(main, [*args, "--device", "cpu", "--batch-size", "1"])
+    assert result.exit_code == 0, result.output
+    json.loads(result.stdout.strip().splitlines()[-1])  # stdout: the JSON alone
+    lines = [line for line in result.stderr.splitlines() if line.startswith("predict: ")]
+    total = lines[-1].split()[1].split("/")[1]  # every input once an encoder
+    assert int(total) % 3 == 0 and lines[-1].startswith(f"predict: {total}/{total} inputs")
+    quiet = CliRunner().invoke(main, [*args, "--device", "cpu", "-q"])
+    assert quiet.exit_code == 0 and "predict: " not in quiet.stderr

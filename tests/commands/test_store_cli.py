@@ -13,6 +13,7 @@ from click.testing import CliRunner, Result
 from ser.cache import FeatureStore, Manifest, backend
 from ser.cache.verify import utterances_in
 from ser.cli import main
+from ser.runtime import progress
 from ser.runtime.units import human_bytes
 from tests.stores import EXAMPLE_ATTRS, damage_chunk, drop_recorded_checksums, example_columns, fill
 
@@ -171,7 +172,10 @@ def test_bad_path_is_a_clean_error(tmp_path: Path, command: str) -> None:
 
 
 @pytest.mark.slow
-def test_init_from_synthetic_corpus(synthetic_corpus, tmp_path: Path) -> None:
+def test_init_from_synthetic_corpus(
+    synthetic_corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(progress, "SHORT", 0.0)  # its passes said however short
     root, truth = synthetic_corpus
     path = tmp_path / "features.zarr"
     result = ser("store", "init", path, root)
@@ -185,6 +189,9 @@ def test_init_from_synthetic_corpus(synthetic_corpus, tmp_path: Path) -> None:
     assert fs.feature_sets() == [] and fs.attrs["classes"] == "all"
     n = len(truth.utterances)  # each one's audio print, as `ser extract` makes them
     assert f"audio prints: {n} of {n} utterances" in result.stderr
+    # what takes minutes on a large corpus is said as it goes: the corpus read, the prints
+    assert f"reading the corpus at {root}" in result.stderr
+    assert f"audio prints: {n}/{n} utterances  " in result.stderr  # a plain line, no terminal
     assert all(fs.manifest.column("audio_print"))
     again = ser("store", "init", path, root)
     assert again.exit_code == 0 and "exists already" in again.stdout
@@ -234,6 +241,22 @@ def test_import_npz(store: FeatureStore, tmp_path: Path) -> None:
         "--name", "wav2vec.emb", "--modality", "audio", "--level", "utterance",
     )  # fmt: skip
     assert again.exit_code == 0 and "imported already" in again.stdout
+
+
+def test_import_shows_its_progress_unless_quiet(store: FeatureStore, tmp_path: Path) -> None:
+    """Off a terminal (here), a line per pass: its headers, its checksum, its rows."""
+    np.savez(tmp_path / "emb.npz", **{u: np.ones(5, np.float32) for u in IDS})
+    args = ["--name", "emb", "--modality", "audio", "--level", "utterance"]
+    result = ser("store", "import", store.path, tmp_path / "emb.npz", *args)
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert any(line.startswith("emb.npz headers: 8/8 utterances") for line in lines)
+    assert any(line.startswith("emb.npz sha256: ") and " MiB/s " in line for line in lines)
+    last = [line for line in lines if line.startswith("emb: ")][-1]
+    assert last.startswith("emb: 8/8 utterances") and " utt/s " in last and " eta " in last
+    args[1] = "emb2"
+    quiet = ser("store", "import", store.path, tmp_path / "emb.npz", *args, "-q")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
 
 
 def test_import_frame_level_float16(store: FeatureStore, tmp_path: Path) -> None:
@@ -297,7 +320,7 @@ def test_damaged_import_is_mended_by_importing_it_again(
     verify = ser("store", "verify", store.path)
     command = (
         f"ser store import {store.path} a.npz --name emb --modality audio --level utterance "
-        "--overwrite"
+        "--dtype float32 --overwrite"
     )
     assert verify.exit_code == 1 and f"repair emb: {command}" in verify.stdout
     again = ser("store", "import", store.path, tmp_path / "a.npz", *args, "--overwrite")
@@ -324,3 +347,30 @@ def test_info_shows_each_transcript_set_with_its_wer(store: FeatureStore) -> Non
     table = ser("store", "info", store.path).stdout
     assert f"transcripts asr-w (complete): by org/w, 0 failed, WER {100 / words:.2f} %" in table
     assert "transcripts asr-v (incomplete)" in table
+
+
+def test_verify_shows_its_progress_on_stderr_only(
+    store: FeatureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 60 GB store took half an hour to verify without a word."""
+    assert "verify: " not in ser("store", "verify", store.path).stderr  # a short pass
+    monkeypatch.setattr(progress, "SHORT", 0.0)  # as if it took long
+    data = store.info("hubert.L3").rows * 6 * 2  # float16 rows of 6
+    result = ser("store", "verify", store.path, "--json")
+    json.loads(result.stdout)  # stdout is the JSON alone
+    lines = [line for line in result.stderr.splitlines() if line.startswith("verify: ")]
+    # no terminal: plain lines, the last at the end of the pass, with its pace and ETA
+    assert lines and lines[-1].startswith(f"verify: {human_bytes(data)}/{human_bytes(data)}  ")
+    assert "/s  elapsed " in lines[-1] and lines[-1].endswith("eta 0:00")
+    quiet = ser("store", "verify", store.path, "--json", "-q")
+    assert "verify: " not in quiet.stderr and json.loads(quiet.stdout)["healthy"] is False
+
+
+def test_rechunk_shows_its_progress(store: FeatureStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(progress, "SHORT", 0.0)  # as if it took long
+    result = ser("store", "rechunk", store.path, "hubert.L3", "--chunk-size", "24")
+    assert result.exit_code == 0, result.output
+    assert "hubert.L3: rechunked from" in result.stdout
+    assert any(line.startswith("hubert.L3: ") for line in result.stderr.splitlines())
+    again = ser("store", "rechunk", store.path, "hubert.L3", "--chunk-size", "36", "-q")
+    assert again.exit_code == 0 and again.stderr == ""

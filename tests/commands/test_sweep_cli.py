@@ -45,7 +45,11 @@ def test_msmser_table2_end_to_end_with_the_published_numbers(
     assert dry.exit_code == 0, dry.output
     assert "w/o SelfAtt" in dry.output and "estimated total" in dry.output
     assert "6 cells: 0 finished, 6 to train (dry run):" in dry.output
-    assert "(uncalibrated: " in dry.output  # how rough it is
+    # No cell trained yet: MSMSER timed by a short probe of its first cell, what it
+    # measured said; without the probe, how rough the estimate is.
+    assert "probe: msmser: timed on Text: " in dry.output
+    assert "(from 1 timed probe(s) on this machine)" in dry.output
+    assert "(uncalibrated: " in ser(*args, "--dry-run", "--no-probe").output
     # MSMSER cells: one process, `ser train`'s threads (a cell per process unmeasured for
     # them), where a big cell's runs may still go to processes (`ser.runtime.execution`).
     assert "would train as 1 process x its default threads (default for msmser" in dry.output

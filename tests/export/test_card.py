@@ -16,7 +16,7 @@ from ser.export.folder import CARD
 from ser.export.write import ExportConfig, export_run
 from ser.models.registry import config_record
 from ser.runs.record import RECORD, read
-from ser.train.options import train_config
+from ser.train.option_table import train_config
 
 SECTIONS = ("## Model", "## Training data", "## Evaluation", "## Results by class",
             "## Results by speaker group", "## Text", "## Intended use", "## Limits",

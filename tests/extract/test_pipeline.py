@@ -14,6 +14,7 @@ import pytest
 import soundfile
 import torch
 
+import ser.extract.pipeline as pipeline
 from ser.errors import StoreError
 from ser.extract.base import Extractor, FeatureSetSpec, Outputs, Pending
 from ser.extract.pipeline import StageTimes, run_jobs
@@ -73,6 +74,15 @@ class Recorder:
         if shard_id == self.fail_on:
             raise StoreError(f"no space left on the device writing shard {shard_id}")
         self.shards[shard_id] = dict(rows)
+
+    def write_part(self, shard_id: int, rows: dict, failures: dict) -> None:
+        pass  # a stopped shard's part: what these tests look at is the whole shards
+
+    def part_indices(self, shard_id: int) -> set[int]:
+        return set()
+
+    def read_part(self, shard_id: int) -> tuple[dict, dict]:
+        return {}, {}
 
 
 def corpus(folder: Path, n: int) -> list[Any]:
@@ -147,3 +157,43 @@ def test_stage_times_are_counted(tmp_path: Path) -> None:
     list(run_jobs(extractor, jobs_of(corpus(tmp_path, 4), writer), CPU, decoders=2, stats=stats))
     record = stats.record()
     assert record["batches"] == 4 and stats.decode > 0 and stats.write > 0 and stats.copy >= 0
+
+
+class PartRecorder(Recorder):
+    """A `Recorder` that keeps each part written, and hands the last back as a store's
+    `ShardWriter` does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[tuple[int, dict, dict]] = []
+
+    def write_part(self, shard_id: int, rows: dict, failures: dict) -> None:
+        self.parts.append((shard_id, dict(rows), dict(failures)))
+
+    def part_indices(self, shard_id: int) -> set[int]:
+        return {i for s, rows, failed in self.parts[-1:] if s == shard_id for i in (*rows, *failed)}
+
+    def read_part(self, shard_id: int) -> tuple[dict, dict]:
+        return self.parts[-1][1:] if self.parts else ({}, {})
+
+
+def test_a_long_shard_keeps_its_finished_batches_and_a_resume_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shard under way past `PART_SECONDS` (0 here) writes its finished batches as its
+    part (a kill then loses only the batch under way); a resume extracts only the batches
+    after them (the last always), and its shard holds the rows of both."""
+    monkeypatch.setattr(pipeline, "PART_SECONDS", 0.0)
+    extractor, writer = Deferred(), PartRecorder()
+    for k in range(8):
+        extractor.release(k)
+    sources = corpus(tmp_path, 4)
+    list(run_jobs(extractor, jobs_of(sources, writer, shard_size=4), CPU))
+    assert [sorted(rows) for _, rows, _ in writer.parts] == [[0], [0, 1], [0, 1, 2]]
+    whole = writer.shards.pop(0)
+    writer.parts = writer.parts[:2]  # killed in its third batch
+    (job,) = jobs_of(sources, writer, shard_size=4)
+    assert job.shard.batches == ((2,), (3,)) and job.kept == (0, 1)
+    list(run_jobs(extractor, [job], CPU))
+    assert sorted(writer.shards[0]) == [0, 1, 2, 3]
+    assert all(np.array_equal(writer.shards[0][i], whole[i]) for i in range(4))

@@ -41,3 +41,16 @@ def test_no_sets_to_write_is_no_estimate(tmp_path: Path) -> None:
     assert out.getvalue() == ""
     print_estimate(Console(file=out, width=80), [("logmel80", 2**20)], tmp_path / "f.zarr")
     assert "logmel80" in out.getvalue() and "1.0 MiB" in out.getvalue()
+
+
+def test_the_live_bar_shows_a_task_s_unit_in_its_rate() -> None:
+    from rich.progress import Progress
+
+    from ser.extract.progress import RateColumn
+
+    bar = Progress()
+    bytes_task = bar.add_task("sha256", total=8, unit="MiB")
+    utterances = bar.add_task("emb", total=8)
+    column = RateColumn()
+    assert column.render(bar.tasks[bytes_task]).plain == "-- MiB/s"
+    assert column.render(bar.tasks[utterances]).plain == "-- utt/s"

@@ -24,8 +24,10 @@ from ser.corpus.kinds.cmu_mosei import TRANSCRIPT_DIR
 from ser.corpus.records import Problem
 from ser.corpus.registry import read_corpus
 from ser.corpus.text import decode_lines
+from ser.synth import msp_size
 from ser.synth.cmu import LABEL_FILES, CmuConfig, CmuTruth, write_cmu
 from ser.synth.talk import TalkConfig, write_meld, write_msp_podcast
+from tests.refused import one_line, ser
 
 ENDING = "the file's other lines as UTF-8; save the file as UTF-8 to have it read as written"
 
@@ -297,3 +299,21 @@ def test_a_long_line_is_shortened_in_its_problem() -> None:
     text = decode_lines(Path("t"), line.encode("latin-1"))
     assert text.lines == (line,)
     assert f"({'é' * 57 + '...'!r})" in text.problems()[0].problem
+
+
+def test_a_demo_corpus_beyond_any_size_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ser demo-corpus --layout msp-podcast --hours 1e9` was numpy's "Unable to allocate
+    9.52 TiB" traceback: now one line with the size and the limit, nothing written; and a
+    size the disk cannot hold names the free space."""
+    out = tmp_path / "msp"
+    line = one_line(ser("demo-corpus", "--layout", "msp-podcast", "--hours", "1e9", out))
+    assert "--hours 1e+09 (about 654,545,454,545 utterances) is beyond the 10,000,000" in line
+    assert not out.exists()
+    line = one_line(ser("demo-corpus", "--layout", "msp-podcast", "--utterances", str(10**13), out))
+    assert "--utterances" in line
+    monkeypatch.setattr(msp_size.shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(9, 9, 9))
+    line = one_line(ser("demo-corpus", "--layout", "msp-podcast", "--utterances", "5000", out))
+    said = "--utterances 5,000 takes about 454.1 KiB of labels and durations, and "
+    assert line.endswith(f"{said}{tmp_path} has 9 B free")

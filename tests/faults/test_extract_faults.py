@@ -17,6 +17,7 @@ import pytest
 import soundfile
 import transformers.utils.hub
 
+import ser.extract.pipeline as pipeline
 import ser.extract.run as run
 from ser.cache import FeatureStore
 from tests.refused import one_line, ser
@@ -122,3 +123,65 @@ def test_an_utterance_far_longer_than_the_others_is_said(corpus_copy: Path, tmp_
     assert len(warned) == 1, done.stderr
     assert warned[0].startswith(f"warning: {wav.stem} is 61.0 s long, ")
     assert "x the corpus's median of " in warned[0] and "it is kept" in warned[0]
+    assert "stands still" not in done.stderr  # a minute among 7:30 of audio: no matter
+
+
+@pytest.mark.slow
+def test_a_recording_the_progress_stands_still_on_is_said_before(
+    corpus_copy: Path, tmp_path: Path
+) -> None:
+    """A recording of 6 minutes: said before its pass, as the one the progress (by
+    utterances) stands still on. It said "5/6 utterances ... eta 0:26", then nothing for
+    4.5 minutes, on a recording of 40."""
+    wav = sorted(corpus_copy.rglob("sentences/wav/*/*.wav"))[0]
+    audio, rate = soundfile.read(wav)
+    soundfile.write(wav, np.resize(audio, 360 * rate), rate)
+    done = ser("extract", corpus_copy, "--store", tmp_path / "f.zarr", "--features", "logmel")
+    assert done.exit_code == 0, done.output
+    lines = done.stderr.splitlines()
+    still = [n for n, line in enumerate(lines) if "stands still" in line]
+    assert len(still) == 1, done.stderr
+    assert lines[still[0]].startswith(f"logmel: {wav.stem} is 6:00 of audio, ")
+    progress = [n for n, line in enumerate(lines) if line.startswith("logmel: ") and "/" in line]
+    assert progress and still[0] < progress[0]
+
+
+@pytest.mark.slow
+def test_a_stopped_extraction_keeps_the_utterances_it_finished(
+    synthetic_corpus: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C in a shard's fourth batch (a recording of 40 minutes after five short ones):
+    the batches finished before are kept as the shard's part, said by `ser store info`,
+    and the same command extracts only the rest, into the bytes an uninterrupted run
+    writes. Before, the shard was lost whole: 0 rows, "0 shards staged"."""
+    root = synthetic_corpus[0]
+    args = ("extract", root, "--features", "logmel", "--processes", "1", "--quiet")
+    args += ("--shard-size", "1000", "--batch-seconds", "8")
+    whole = tmp_path / "whole.zarr"
+    assert ser(*args, "--store", whole).exit_code == 0
+    launch, launched = pipeline.launch, []
+
+    def stopped(*a: Any, **k: Any) -> Any:
+        launched.append(1)
+        if len(launched) == 4:
+            raise KeyboardInterrupt
+        return launch(*a, **k)
+
+    monkeypatch.setattr(pipeline, "launch", stopped)
+    store = tmp_path / "f.zarr"
+    assert ser(*args, "--store", store).exit_code == 130
+    kept = FeatureStore.open(store).info("logmel80")
+    assert not kept.complete and kept.rows > 0 and kept.staged_shards == 0
+    info = ser("store", "info", store)
+    assert f"{kept.rows:,}" in info.output or str(kept.rows) in info.output
+    launched.clear()
+    monkeypatch.setattr(
+        pipeline, "launch", lambda *a, **k: (launched.append(1), launch(*a, **k))[1]
+    )
+    assert ser(*args, "--store", store).exit_code == 0
+    batches = len(launched)
+    launched.clear()
+    assert ser(*args, "--store", tmp_path / "again.zarr").exit_code == 0
+    assert batches == len(launched) - 3  # the three batches kept, not extracted again
+    a, b = (FeatureStore.open(p).read("logmel80") for p in (whole, store))
+    assert np.array_equal(a.offsets, b.offsets) and a.data.tobytes() == b.data.tobytes()

@@ -19,7 +19,7 @@ from ser.runs.provenance import ExecutionRecord
 from ser.runtime.cost import FamilyCost
 from ser.runtime.execution import Training, for_sweep, for_training
 from ser.runtime.threads import CpuBudget, ThreadChoice
-from ser.train.options import train_config
+from ser.train.option_table import train_config
 from ser.train.recipe import train
 
 # Made up for the test, as `benchmarks/bench_family_cost.py --family mean_logits` prints

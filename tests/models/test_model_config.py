@@ -268,7 +268,8 @@ def test_a_family_is_registered_once() -> None:
     [
         "ser.models",
         "ser.models.config",
-        "ser.train.options",
+        "ser.train.option_table",
+        "ser.train.identity",
         "ser.models.nn.blocks",
         "ser.models.nn.attention",
         "ser.models.nn.gru",

@@ -125,3 +125,52 @@ def test_the_python_api_loads_the_plugins_too(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     assert "mean_logits" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        ("import sys\nsys.exit(3)\n", "SystemExit: 3"),
+        ("raise KeyboardInterrupt\n", "KeyboardInterrupt"),
+    ],
+)
+def test_a_plugin_that_exits_is_one_line_and_ser_goes_on_to_say_so(
+    tmp_path: Path, source: str, why: str
+) -> None:
+    (tmp_path / "leaving.py").write_text(source)
+    failed = _ser(tmp_path, "store", "info", tmp_path, SER_PLUGINS="leaving")
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    assert failed.stderr.strip() == (
+        f"error: plugin 'leaving' (from SER_PLUGINS) failed to load: {why}"
+    )
+
+
+def test_a_plugin_s_print_never_reaches_stdout(store: Path, tmp_path: Path) -> None:
+    (tmp_path / "chatty.py").write_text("print('hello from a plugin')\n")
+    done = _ser(tmp_path, "store", "info", store, "--json", SER_PLUGINS="chatty")
+    assert done.returncode == 0, done.stderr
+    json.loads(done.stdout)  # the command's JSON alone
+    assert "hello from a plugin" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (
+            ('{"mean-logits": ()}', '{"mit": ()}'),
+            "model family 'mean_logits' takes --fusion mit, which the family 'msmser' takes",
+        ),
+        (
+            ("hidden: int = option(8,", "epochs: int = option(8,"),
+            "the model family 'mean_logits' declares an option 'epochs', which is ser "
+            "train's own --epochs",
+        ),
+    ],
+)
+def test_a_plugin_that_claims_a_built_in_name_is_refused_naming_both(
+    tmp_path: Path, change: tuple[str, str], said: str
+) -> None:
+    (tmp_path / "claiming.py").write_text(PLUGIN.replace(*change).replace("config.hidden", "8"))
+    failed = _ser(tmp_path, "train", "--help", SER_PLUGINS="claiming")
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr, failed.stderr
+    assert said in failed.stderr.strip() and len(failed.stderr.strip().splitlines()) == 1

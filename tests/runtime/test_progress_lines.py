@@ -6,7 +6,7 @@ import doctest
 from collections.abc import Iterator
 
 import ser.runtime.progress
-from ser.runtime.progress import CountLines
+from ser.runtime.progress import BYTES, CountLines
 
 
 def _lines(times: Iterator[float]) -> tuple[CountLines, list[str]]:
@@ -20,19 +20,65 @@ def test_an_advance_by_nothing_says_nothing_and_the_first_line_comes_once() -> N
     lines.advance(task, 0)  # a resume with nothing done yet
     lines.advance(task, 2)
     lines.advance(task, 2)  # within 30 s of the line before: throttled
-    assert said == ["asr: 2/10 utterances  1.0 utt/s  elapsed 0:02  eta 0:08"]
+    assert said == ["asr: 2/10 utterances  -- utt/s  elapsed 0:02  eta --"]
 
 
 def test_items_done_before_a_resume_count_towards_the_total_but_not_the_rate() -> None:
     lines, said = _lines(iter([0.0, 4.0, 10.0]))
     task = lines.add_task("asr", total=100, completed=60)
-    lines.advance(task, 8)  # the first line: 8 in 4 s, not 68
+    lines.advance(task, 8)  # the first line: no pace yet (the first advance holds the start)
     lines.advance(task, 32)  # the end of the pass
     assert said == [
-        "asr: 68/100 utterances  2.0 utt/s  elapsed 0:04  eta 0:16",
-        "asr: 100/100 utterances  4.0 utt/s  elapsed 0:10  eta 0:00",
-    ]
+        "asr: 68/100 utterances  -- utt/s  elapsed 0:04  eta --",
+        "asr: 100/100 utterances  5.3 utt/s  elapsed 0:10  eta 0:00",
+    ]  # the pace from the first advance on: 32 in 6 s
+
+
+def test_a_slow_first_advance_leaves_the_eta_right() -> None:
+    """Opening a store, loading a model, a first batch: what comes before the first advance
+    and within it is not the pace of the rest."""
+    lines, said = _lines(iter([0.0, 100.0, 131.0]))
+    task = lines.add_task("verify", total=101)
+    lines.advance(task, 1)  # 100 s: 100 times the others
+    lines.advance(task, 31)  # 1 a second since
+    assert said[-1] == "verify: 32/101 utterances  1.0 utt/s  elapsed 2:11  eta 1:09"
+
+
+def test_bytes_are_counted_as_sizes() -> None:
+    said: list[str] = []
+    times = iter([0.0, 1.0, 3.0])
+    lines = CountLines(said.append, interval=0, clock=lambda: next(times))
+    task = lines.add_task("verify", total=8 * 2**30, unit=BYTES)
+    lines.advance(task, 2**30)
+    lines.advance(task, 2**30)
+    assert said[-1] == "verify: 2.0 GiB/8.0 GiB  512.0 MiB/s  elapsed 0:03  eta 0:12"
 
 
 def test_docstring_examples_run() -> None:
     assert doctest.testmod(ser.runtime.progress).failed == 0
+
+
+def test_a_pass_shorter_than_after_says_nothing_and_a_longer_one_starts_then() -> None:
+    said: list[str] = []
+    times = iter([0.0, 1.0, 2.0, 10.0, 20.0, 21.0, 32.0])
+    lines = CountLines(said.append, interval=30, clock=lambda: next(times), after=10)
+    short = lines.add_task("verify", total=2)
+    lines.advance(short, 1)
+    lines.advance(short, 1)  # over in 2 s: nothing said
+    long = lines.add_task("rechunk", total=4)  # at 10 s
+    lines.advance(long, 1)  # 10 s into it: its first line
+    lines.advance(long, 1)
+    lines.advance(long, 2)  # its end
+    assert said == [
+        "rechunk: 1/4 utterances  -- utt/s  elapsed 0:10  eta --",
+        "rechunk: 4/4 utterances  0.2 utt/s  elapsed 0:22  eta 0:00",  # 3 in 12 s
+    ]
+
+
+def test_a_task_counts_its_own_unit() -> None:
+    """`ser store import` counts its file's checksum pass in MiB."""
+    lines, said = _lines(iter([0.0, 2.0, 4.0]))
+    task = lines.add_task("emb.npz sha256", total=64, unit="MiB")
+    lines.advance(task, 32)
+    lines.advance(task, 32)  # 32 in 2 s since the first
+    assert said[-1] == "emb.npz sha256: 64/64 MiB  16.0 MiB/s  elapsed 0:04  eta 0:00"

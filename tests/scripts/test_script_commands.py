@@ -15,7 +15,7 @@ import pytest
 
 from ser.cli import main
 from ser.errors import ConfigError
-from ser.train.options import train_config
+from ser.train.option_table import train_config
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 _ARRAY = re.compile(r"^(\w+)=\((.*?)\)", re.MULTILINE | re.DOTALL)

@@ -113,12 +113,12 @@ def test_calibrate_refused_without_validation(tmp_path: Path) -> None:
 
 
 def test_a_run_without_the_option_records_none_of_it(tmp_path: Path) -> None:
+    from ser.train.identity import default_name
     from ser.train.options import TrainConfig
-    from ser.train.plan import default_name
 
-    config = small_config(tmp_path, tmp_path)
-    assert "calibrate" not in default_name(config, "loso", "4", "none")
-    named = default_name(replace(config, calibrate="temperature"), "loso", "4", "none")
+    config, context = small_config(tmp_path, tmp_path), {"classes": "4", "own_weights": "none"}
+    assert "calibrate" not in default_name(config, "loso", context)
+    named = default_name(replace(config, calibrate="temperature"), "loso", context)
     assert named.endswith("_calibrate-temperature")
     assert TrainConfig.__dataclass_fields__["calibrate"].default == "none"
 

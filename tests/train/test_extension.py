@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from ser.cli import main
 from ser.models import Family
 from ser.train.checkpoint import load_run_checkpoints
-from ser.train.options import train_config
+from ser.train.option_table import train_config
 from ser.train.recipe import train
 from tests.families import MeanLogits, MeanLogitsConfig
 from tests.train.spies import Groups

@@ -223,7 +223,7 @@ def test_one_layer_and_exact_names_resolve_as_before() -> None:
     assert _layered(store, "hubert-base-ls960.L*")[0] == "hubert-base-ls960.L9_12"
 
 
-@pytest.mark.parametrize("module", ["features", "options", "batches", "engine.ensemble"])
+@pytest.mark.parametrize("module", ["features", "option_table", "batches", "engine.ensemble"])
 def test_docstring_examples_run(module: str) -> None:
     import doctest
     import importlib

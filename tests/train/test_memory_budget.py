@@ -19,7 +19,7 @@ from ser.models.batch import InputSpec
 from ser.train.batches import Batches, StackedSides
 from ser.train.data import TrainData, load_data
 from ser.train.features import resolve_features
-from ser.train.options import train_config
+from ser.train.option_table import train_config
 from ser.train.placement import Placement, decide, place_inputs
 from ser.train.recipe import train
 from ser.train.stream import RowStream
@@ -179,7 +179,7 @@ def test_a_refusal_counts_the_rows_it_keeps_in_memory_beside_the_caches() -> Non
     """The figures add up to more than the budget: the inputs held in memory take room the
     streamed input's cache then lacks, and were left out of the sum."""
     with pytest.raises(ConfigError) as refused:
-        decide({"small": 400, "big": 5000}, {"big": 100}, {"small": 10, "big": 10}, 1200)
+        decide({"small": 400, "big": 5000}, {"big": 900}, {"small": 10, "big": 10}, 1200)
     said = str(refused.value)
     assert "chunk caches at least big 900 B, the rows it keeps in memory small 400 B" in said
     assert "(1.3 KiB in all)" in said  # 20 + 900 + 400 B, over the 1.2 KiB budget

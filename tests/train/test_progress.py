@@ -7,6 +7,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from ser.models import ModelConfig
@@ -59,26 +60,67 @@ def test_a_long_first_epoch_gets_an_early_estimate_then_a_line_a_minute() -> Non
     heart = Heartbeat(inner, interval=60, first=15, clock=clock)
     heart.fold_start(0, "fold1", epochs=4)
     beat(heart, clock, 5, "train", 1, 10)
-    assert inner.lines == []  # 5 s in: nothing yet
-    beat(heart, clock, 16, "train", 2, 10)
-    # 8 s a step x 10 steps x 4 epochs, 16 s of it done: 5:04 left
+    beat(heart, clock, 13, "train", 2, 10)
+    assert inner.lines == []  # 13 s in: nothing yet
+    beat(heart, clock, 21, "train", 3, 10)
+    # 8 s a step (step 1 held 5 s of it: set-up under a step, said as none) x 10 steps x 4
+    # epochs, 3 steps done: 37 steps, 4:56 left
     assert inner.lines == [
-        "seed 0 fold1: epoch 1/4, training step 2/10, 8.00 s a step, elapsed 0:16, eta ~5:04"
+        "seed 0 fold1: epoch 1/4, training step 3/10, 8.00 s a step, set-up 0:00, "
+        "elapsed 0:21, eta ~4:56"
     ]
-    beat(heart, clock, 75, "train", 9, 10)  # 59 s after the last line
-    beat(heart, clock, 77, "train", 10, 10)
-    beat(heart, clock, 79, "val", 1, 2)
+    beat(heart, clock, 80, "train", 9, 10)  # 59 s after the last line
+    beat(heart, clock, 82, "train", 10, 10)
+    beat(heart, clock, 84, "val", 1, 2)
     assert len(inner.lines) == 2 and "training step 10/10" in inner.lines[1]
-    clock.now = 80.0
+    clock.now = 85.0
     heart.epoch(1, 4, 1.0, 50.0)  # the front end shows it: the minute starts again
-    beat(heart, clock, 139, "train", 5, 10)
+    beat(heart, clock, 144, "train", 5, 10)
     assert len(inner.lines) == 2
-    beat(heart, clock, 141, "val", 2, 2)
-    # epoch 1 took 80 s: 3 more take 240, 61 of them spent; a validation step took 1 s
+    beat(heart, clock, 146, "val", 2, 2)
+    # epoch 1 took 85 - 5 + 8 = 88 s without its set-up: 3 more take 264, 61 of them
+    # spent; a validation step took 1 s
     assert inner.lines[2] == (
-        "seed 0 fold1: epoch 2/4, validation step 2/2, 1.00 s a step, elapsed 2:21, eta ~2:59"
+        "seed 0 fold1: epoch 2/4, validation step 2/2, 1.00 s a step, elapsed 2:26, eta ~3:23"
     )
     assert ("step", "val", 2, 2) in inner.calls  # every hook reaches the front end
+
+
+def test_a_first_step_100x_the_others_leaves_the_eta_right_and_says_the_set_up() -> None:
+    """The first ETA was timed on step 1, which holds the set-up: "eta ~2:07:09" for an
+    88-second fold."""
+    clock, inner = Clock(), Recorder(shows_epochs=True)
+    heart = Heartbeat(inner, interval=60, first=0, clock=clock)
+    heart.fold_start(0, "fold1", epochs=4)
+    beat(heart, clock, 10.0, "train", 1, 100)
+    assert inner.lines == []  # no steady step timed yet: no estimate from step 1
+    beat(heart, clock, 10.1, "train", 2, 100)
+    # 0.1 s a step, 398 training steps left: 40 s (step 1's pace said 2010 s)
+    assert inner.lines == [
+        "seed 0 fold1: epoch 1/4, training step 2/100, 0.10 s a step, set-up 0:10, "
+        "elapsed 0:10, eta ~0:40"
+    ]
+    for done in range(3, 101):
+        beat(heart, clock, 10.0 + 0.1 * (done - 1), "train", done, 100)
+    clock.now = 20.9  # 1 s of validation: 11 s an epoch without the set-up
+    heart.epoch(1, 4, 1.0, 50.0)
+    assert heart.left(20.9) == pytest.approx(3 * 11.0)  # not 3 x 20.9 (its set-up in each)
+
+
+def test_epoch_lines_leave_the_set_up_out_of_their_eta() -> None:
+    said: list[str] = []
+    clock = Clock()
+    lines = EpochLines(said.append, interval=0, clock=clock)
+    lines.start("seed 0 fold1")
+    for done in range(1, 101):  # set-up and step 1: 10 s; then 0.1 s a step
+        clock.now = 10.0 + 0.1 * (done - 1)
+        lines.step("train", done)
+    clock.now = 20.9  # 1 s of validation
+    lines.epoch(1, 10, 1.0, 50.0)
+    # 9 epochs of 11 s: 1:39 (timed from the fold's start: 9 x 20.9 s, 3:08)
+    assert said == [
+        "seed 0 fold1: epoch 1/10  loss 1.000  val UA 50.0  set-up 0:10  elapsed 0:21  eta 1:39"
+    ]
 
 
 def test_messages_and_heartbeat_lines_reach_the_front_end() -> None:
@@ -94,13 +136,16 @@ def test_each_stage_has_its_own_clock_and_eta() -> None:
     clock, inner = Clock(), Recorder()
     heart = Heartbeat(inner, interval=60, first=15, clock=clock)
     heart.fold_start(0, "fold1", epochs=2)
+    beat(heart, clock, 30, "train", 1, 4)  # stage 1's steps: 10 s each
+    beat(heart, clock, 40, "train", 2, 4)
     clock.now = 100.0
     heart.stage(2, 3, "text alone")
-    beat(heart, clock, 120, "train", 4, 4)
-    assert inner.lines == [
-        "seed 0 fold1, stage 2 of 3 (text alone): epoch 1/2, training step 4/4, "
-        "5.00 s a step, elapsed 0:20, stage eta ~0:20"
-    ]
+    for done in range(1, 5):  # its first step 11 s, then 3 s each: its own pace
+        beat(heart, clock, 108 + 3 * done, "train", done, 4)
+    assert inner.lines[-1] == (
+        "seed 0 fold1, stage 2 of 3 (text alone): epoch 1/2, training step 3/4, "
+        "3.00 s a step, elapsed 0:17, stage eta ~0:15"
+    )
     assert ("stage", 2, 3, "text alone") in inner.calls
 
 

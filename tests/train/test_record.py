@@ -1,7 +1,7 @@
 """A run record's config is derived from the options' declaration (`TrainConfig`'s
 fields, each `Recorded` or declared `unrecorded`): an option declared with its record
 metadata reaches run.json with no other edit, and the keys come in the order of the
-declaration, as every record written before held them."""
+declaration."""
 
 from __future__ import annotations
 
@@ -16,18 +16,19 @@ import pytest
 from ser.corpus.registry import KINDS
 from ser.models.config import option
 from ser.runs.record import RECORD
-from ser.train.options import Recorded, TrainConfig, train_config
+from ser.train.option_table import train_config
+from ser.train.options import Recorded, ResolvedConfig, TrainConfig
 from ser.train.plan import resolve
 from ser.train.recipe import train
 from ser.train.record import config_record
 from tests.train.conftest import SETS, small_config
 
-# A default run's config keys as every record so far holds them, in their order.
-KEYS = ["store", "features", "finetune", "family", "fusion", "d_model", "dropout"]
+# A default run's config keys, in the order of their declaration.
+KEYS = ["store", "features", "family", "fusion", "d_model", "dropout"]
 KEYS += ["classes", "protocol", "val", "epochs", "batch_size", "lr", "weight_decay"]
-KEYS += ["seed", "seeds", "patience", "class_weights", "sampler", "augment", "mask_time"]
-KEYS += ["mask_features", "mixup", "views", "test_store", "test", "target"]
-KEYS += ["attribute_loss", "attribute_weight", "labels", "calibrate", "device"]
+KEYS += ["grad_clip", "seed", "seeds", "patience", "class_weights", "test_store", "test"]
+KEYS += ["finetune", "target", "attribute_loss", "attribute_weight", "labels", "calibrate"]
+KEYS += ["sampler", "augment", "mask_time", "mask_features", "mixup", "views", "device"]
 KEYS += ["precision", "out", "name"]
 
 
@@ -36,6 +37,11 @@ class Dithered(TrainConfig):
     """A training option added as any is: declared, with how a record holds it."""
 
     dither: float = option(0.0, "Noise added to the inputs.", record=Recorded(off=0.0))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResolvedDithered(ResolvedConfig, Dithered):
+    """What a `Dithered` run trains with: its resolved type, declared beside it."""
 
 
 def test_every_option_is_recorded_or_says_why_it_cannot_change_a_result() -> None:

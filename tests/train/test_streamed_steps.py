@@ -8,6 +8,7 @@ as one process."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,8 +22,9 @@ import ser.train.engine.steps as steps_module
 from ser.errors import ConfigError
 from ser.models.batch import InputSpec
 from ser.runs.record import RunRecord
-from ser.train.batches import Batches
+from ser.train.batches import Batches, windowed_plans
 from ser.train.recipe import TrainConfig, train
+from tests.growth import assert_linear
 from tests.stores import labelled_store
 from tests.train.engine.test_steps import SETS
 from tests.train.engine.test_steps import config as steps_config
@@ -133,3 +135,14 @@ def test_training_processes_stream_as_one_process(chunked: Path, tmp_path: Path)
     assert "(each of the 2 processes)" in two.execution.memory
     assert two.config["streamed"] == [FRAMES]
     assert_same_training(alone, two)
+
+
+def test_planning_a_streamed_side_grows_linearly_with_its_utterances() -> None:
+    """MSP-Podcast's 150,000 utterances in 16-utterance chunks: a window's positions were
+    found by scanning every utterance once a window, quadratic in the utterances."""
+
+    def prepare(n: int) -> Callable[[], object]:
+        blocks, lengths = np.arange(n) // 16, {"a": np.full(n, 10)}
+        return lambda: windowed_plans(np.arange(n), lengths, 32, np.random.default_rng(0), blocks)
+
+    assert_linear(prepare, 50_000, "planning a streamed side's windows")

@@ -19,7 +19,7 @@ from ser.models.batch import InputSpec
 from ser.train.batches import Batches, StackedSides
 from ser.train.data import TrainData, load_data
 from ser.train.features import resolve_features
-from ser.train.options import train_config
+from ser.train.option_table import train_config
 from ser.train.placement import place_inputs
 from ser.train.recipe import train
 from ser.train.stream import RowStream

@@ -56,6 +56,7 @@ class Member:
     eval_mask: str | None = None  # modality masked when testing only ("text" | "audio")
     precision: str = "fp32"  # "fp32" | "bf16" | "fp16" (autocast), resolved by the caller
     name: str = "the model"  # as errors name it: "seed 0 fold1"
+    grad_clip: float | None = None  # each member's gradient norm at most this (None: any)
 
 
 EpochHook = Callable[[int, int, float, float], None]  # (epoch, epochs, train loss, val UA)
@@ -100,6 +101,9 @@ def select(
             fused=True,  # one kernel for every tensor: ~5x the default's step on the CPU
             capturable=steps.graphed and ensemble.parameters()[0].is_cuda,  # its step count too
         )
+    clip = _shared([m.grad_clip for m in members], "grad_clip")
+    if clip is not None:  # before every update, eager or graphed, once fp16's scale is off
+        optimizer.register_step_pre_hook(lambda *_: clip_gradients(ensemble, clip))
     device = ensemble.parameters()[0].device
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     tuned = top_layers(ensemble.base) is not None  # its encoder's rate warms up
@@ -277,6 +281,21 @@ def in_range(
     for p, scale in zip(found, scales, strict=True):
         out.append(replace(p, outputs=targets.bounded(p.outputs, scale)))
     return out
+
+
+def clip_gradients(ensemble: Ensemble, max_norm: float) -> None:
+    """Each member's gradient scaled to an L2 norm of at most `max_norm` over all of its
+    parameters, as `torch.nn.utils.clip_grad_norm_` scales one model's: a stacked
+    member's as it would be alone. No host sync: a graphed step captures it."""
+    grads = [p.grad for p in ensemble.parameters() if p.grad is not None]
+    if not grads:
+        return
+    k = ensemble.members
+    rows = [g.reshape(k, -1) if k > 1 else g.reshape(1, -1) for g in grads]  # [K, n] each
+    norm = torch.stack([r.float().pow(2).sum(dim=1) for r in rows]).sum(dim=0).sqrt()  # [K]
+    scale = (max_norm / (norm + 1e-6)).clamp(max=1.0)  # [K]
+    for g in grads:
+        g.mul_(scale.view(-1, *[1] * (g.dim() - 1)).to(g.dtype) if k > 1 else scale[0].to(g.dtype))
 
 
 def _groups(ensemble: Ensemble, lr: float) -> list[torch.Tensor] | list[dict[str, object]]:

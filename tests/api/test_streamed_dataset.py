@@ -1,0 +1,225 @@
+"""`ser.FeatureDataset` under a memory budget: only its own utterances' rows read, held or
+streamed through the trainer's chunk cache, the same items either way, the trainer's
+block shuffle as a DataLoader's batch sampler, and a DataLoader's workers (forked or
+spawned) reading streamed rows of their own."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+import ser
+import ser.cache.store as store_module
+from ser.api.dataset import FeatureBatch, FeatureDataset
+from ser.cache import FeatureStore
+from ser.errors import ConfigError
+from ser.runtime.units import human_bytes
+from tests.stores import add_layer_sets, labelled_store
+
+FRAMES = ("hubert", "audio", "frame", 6, "float16")
+SETS = {
+    "hubert-tiny": FRAMES,
+    "bert-tiny": ("bert", "text", "token", 5, "float16"),
+    "is13": ("is13", "audio", "utterance", 7, "float32"),
+}
+EVERY = "hubert-tiny+bert-tiny+is13+enc.L*"
+# (features, a budget that streams some of them, which it streams)
+STREAMED = [
+    (EVERY, "25KB", ("enc.L0-2",)),  # the layered input streams, the other sets are held
+    ("hubert-tiny+is13", "7KB", ("hubert-tiny",)),
+    ("is13", "3KB", ("is13",)),
+]
+
+
+@pytest.fixture(scope="module")
+def chunked(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Frames, tokens, vectors and three layer sets of 240 utterances in tiny chunks (21
+    frame rows), so that a dataset's rows cross many chunks."""
+    path = tmp_path_factory.mktemp("chunked") / "features.zarr"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store_module, "CHUNK_BYTES", 256)
+        store = labelled_store(path, SETS, per_dialog=24)
+        add_layer_sets(store, "enc", FRAMES, range(3))
+    return path
+
+
+def side(path: Path, features: str) -> list[str]:
+    """A fold's training side, in a shuffled order (reads need not follow the store's)."""
+    train = list(ser.folds(path, protocol="loso", features=features)[1].train)
+    return [train[i] for i in np.random.default_rng(0).permutation(len(train))]
+
+
+def kept_bytes(data: FeatureDataset) -> int:
+    """The bytes of rows a dataset holds: its held tables' and its streams' full caches."""
+    total = 0
+    for table in data.data.features.values():
+        total += table.flat.nbytes
+        if table.stream is not None:
+            chunk = max(rows for *_, rows, _ in table.stream.sets)
+            width = int(np.prod(table.stream.shape)) * table.stream.dtype.itemsize
+            total += table.stream.capacity * chunk * width // len(table.stream.sets)
+    return total
+
+
+def assert_same_items(a: FeatureDataset, b: FeatureDataset) -> None:
+    assert len(a) == len(b) and a.sets == b.sets
+    for i in range(len(a)):
+        x, y = a[i], b[i]
+        assert (x.utt_id, x.label, x.position) == (y.utt_id, y.label, y.position)
+        for name in a.sets:
+            assert x.features[name].dtype == torch.float32
+            torch.testing.assert_close(x.features[name], y.features[name], rtol=0, atol=0)
+
+
+def assert_same_batches(a: list[FeatureBatch], b: list[FeatureBatch]) -> None:
+    assert [x.utt_ids for x in a] == [y.utt_ids for y in b]
+    for x, y in zip(a, b, strict=True):
+        assert torch.equal(x.labels, y.labels) and x.x.keys() == y.x.keys()
+        for name in x.x:
+            assert torch.equal(x.x[name], y.x[name])
+        for name in x.mask:
+            assert torch.equal(x.mask[name], y.mask[name])
+
+
+@pytest.mark.parametrize(("features", "budget", "streams"), STREAMED)
+def test_held_and_streamed_items_are_the_same(
+    chunked: Path, features: str, budget: str, streams: tuple[str, ...]
+) -> None:
+    ids = side(chunked, features)
+    held = ser.FeatureDataset(chunked, features, ids=ids, classes="4")
+    streamed = ser.FeatureDataset(chunked, features, ids=ids, classes="4", memory_budget=budget)
+    assert held.streamed == () and streamed.streamed == streams
+    assert kept_bytes(streamed) <= streamed.budget < kept_bytes(held)
+    assert [held[i].utt_id for i in range(len(held))] == ids
+    assert_same_items(held, streamed)
+    items = [streamed[i] for i in (3, 0, 7)]
+    assert_same_batches([held.collate(items)], [streamed.collate(items)])
+    store = ser.open_store(chunked)
+    for name in ("hubert-tiny", "is13"):  # the rows are the store's, an utterance's own
+        if name in held.sets:
+            item = streamed[5]
+            want = torch.from_numpy(store.read(name, item.utt_id).astype(np.float32))
+            torch.testing.assert_close(item.features[name], want, rtol=0, atol=0)
+
+
+def test_a_side_reads_and_holds_its_own_rows_only(
+    chunked: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = side(chunked, EVERY)
+    store = ser.open_store(chunked)
+    read: list[tuple[str, int, int]] = []
+    rows_of = FeatureStore.read_rows
+
+    def counted(self: FeatureStore, name: str, start: int, stop: int) -> np.ndarray:
+        read.append((name, start, stop))
+        return rows_of(self, name, start, stop)
+
+    def whole(*_: Any) -> None:
+        raise AssertionError("a whole set was read")
+
+    monkeypatch.setattr(FeatureStore, "read", whole)
+    monkeypatch.setattr(FeatureStore, "read_rows", counted)
+    data = ser.FeatureDataset(chunked, EVERY, ids=ids, classes="4")
+    during = list(read)
+    for name in ("hubert-tiny", "bert-tiny", "is13"):
+        table = data.data.features[name]
+        mine = sum(len(np.atleast_2d(store.read(name, u))) for u in ids)
+        assert table.flat.shape[0] == mine  # held: the side's rows alone
+        offsets = store.feature_store.offsets(name)
+        chunk = store.feature_store.chunk_rows(name)
+        rows = [np.arange(offsets[i], offsets[i + 1]) for i in map(store_index(store), ids)]
+        wanted = {int(k) for r in rows for k in np.unique(r // chunk)}
+        reads = [(a, b) for n, a, b in during if n == name]
+        assert {a // chunk for a, _ in reads} == wanted  # the side's chunks, each once
+        assert len(reads) == len(wanted)
+
+
+def store_index(store: ser.Store) -> Any:
+    return {u: i for i, u in enumerate(store.utterances)}.__getitem__
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_a_dataloaders_workers_read_the_streamed_rows(chunked: Path, context: str) -> None:
+    features, budget, _ = STREAMED[1]
+    ids = side(chunked, features)
+    held = ser.FeatureDataset(chunked, features, ids=ids, classes="4")
+    streamed = ser.FeatureDataset(chunked, features, ids=ids, classes="4", memory_budget=budget)
+    streamed[0]  # its reader threads started here before the workers fork
+    expected = list(
+        DataLoader(held, batch_sampler=held.batches(4, seed=3), collate_fn=held.collate)
+    )
+    loader = DataLoader(
+        streamed,
+        batch_sampler=streamed.batches(4, seed=3),
+        collate_fn=streamed.collate,
+        num_workers=2,
+        multiprocessing_context=context,
+    )
+    assert_same_batches(list(loader), expected)
+
+
+def test_a_pickled_dataset_makes_its_own_streams(chunked: Path) -> None:
+    features, budget, streams = STREAMED[2]
+    data = ser.FeatureDataset(chunked, features, classes="4", memory_budget=budget)
+    copy = pickle.loads(pickle.dumps(data))
+    assert copy.data.features[streams[0]].stream is None  # threads are the process's own
+    assert_same_items(data, copy)
+    assert copy.data.features[streams[0]].stream is not data.data.features[streams[0]].stream
+
+
+def test_the_block_shuffle_is_the_seeds_whatever_the_budget(chunked: Path) -> None:
+    features, budget, _ = STREAMED[1]
+    ids = side(chunked, features)
+    held = ser.FeatureDataset(chunked, features, ids=ids, classes="4")
+    streamed = ser.FeatureDataset(chunked, features, ids=ids, classes="4", memory_budget=budget)
+    sampler = held.batches(8, seed=1)
+    epochs = [list(sampler) for _ in range(2)]
+    assert epochs[0] != epochs[1]  # a new order each epoch
+    for epoch in epochs:
+        assert sorted(i for batch in epoch for i in batch) == list(range(len(held)))
+        assert len(epoch) == len(sampler) and all(len(b) == 8 for b in epoch[:-1])
+    again = streamed.batches(8, seed=1)
+    assert [list(again) for _ in range(2)] == epochs
+    assert list(held.batches(8, seed=2)) != epochs[0]
+    unshuffled = held.batches(8)
+    assert list(unshuffled) == list(unshuffled) == list(streamed.batches(8))
+    with pytest.raises(ConfigError, match="batch_size must be at least 1"):
+        held.batches(0)
+
+
+def test_a_budget_too_small_or_not_a_size_is_refused(chunked: Path) -> None:
+    with pytest.raises(ConfigError, match=r"memory_budget 1000 B cannot hold this dataset even"):
+        ser.FeatureDataset(chunked, "hubert-tiny", classes="4", memory_budget="1KB")
+    with pytest.raises(ConfigError, match=r"memory_budget 'lots' is not a size"):
+        ser.FeatureDataset(chunked, "hubert-tiny", classes="4", memory_budget="lots")
+    with pytest.raises(ConfigError, match="at least one byte, got 0"):
+        ser.FeatureDataset(chunked, "hubert-tiny", classes="4", memory_budget=0)
+    data = ser.FeatureDataset(chunked, "hubert-tiny", classes="4", memory_budget=10**9)
+    assert data.budget == 10**9 and data.streamed == ()
+
+
+def test_progress_is_said_on_stderr_only_when_asked(
+    chunked: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ser.FeatureDataset(chunked, "hubert-tiny+is13", classes="4")
+    assert capsys.readouterr() == ("", "")
+    data = ser.FeatureDataset(chunked, "hubert-tiny+is13", classes="4", progress=True)
+    out, err = capsys.readouterr()
+    assert out == ""
+    for name in ("hubert-tiny", "is13"):
+        assert f"{name} (reading): {len(data)}/{len(data)} utterances" in err
+
+
+def test_the_default_budget_is_ser_trains(chunked: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    features, budget, streams = STREAMED[1]
+    free = 2 * int(budget.removesuffix("KB")) * 1000  # the default takes half of it
+    monkeypatch.setattr("ser.train.placement.available_memory", lambda: free)
+    data = ser.FeatureDataset(chunked, features, ids=side(chunked, features), classes="4")
+    assert data.streamed == streams and data.budget == free // 2
+    assert data.budget_source == f"half of {human_bytes(free)} available RAM"

@@ -1,0 +1,50 @@
+"""How a step's CPU time grows with its input, for tests that a step stays linear in the
+number of utterances (`from tests.growth import assert_linear`).
+
+CPU time (`time.process_time`: this process, all its threads), never the wall clock, so
+the machine's load does not count. A step is timed at two sizes, ``n`` and ``factor * n``:
+linear work grows about ``factor`` times (less, with fixed costs), quadratic work
+``factor**2`` times; a ratio over ``factor * slack`` fails. Each size is timed `repeats`
+times on an input prepared afresh (a step may change what it runs on), the least kept:
+a pause of the machine makes a time longer, never shorter.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+# prepare(size) -> the step over an input of `size` utterances; preparing is not timed
+Prepare = Callable[[int], Callable[[], object]]
+
+
+def cpu_seconds(prepare: Prepare, size: int, repeats: int = 2) -> float:
+    """The least CPU time of the step over `size` utterances, of `repeats` runs."""
+    best = math.inf
+    for _ in range(repeats):
+        step = prepare(size)
+        start = time.process_time()
+        step()
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def growth(prepare: Prepare, n: int, factor: int = 4, repeats: int = 2) -> float:
+    """CPU time of the step at ``factor * n`` utterances over its time at ``n``."""
+    small = cpu_seconds(prepare, n, repeats)
+    large = cpu_seconds(prepare, factor * n, repeats)
+    return large / max(small, 1e-6)
+
+
+def assert_linear(
+    prepare: Prepare, n: int, what: str, factor: int = 4, slack: float = 2.0, repeats: int = 2
+) -> float:
+    """Fail when `what`'s CPU time grows more than ``factor * slack`` times for ``factor``
+    times the utterances; the ratio."""
+    ratio = growth(prepare, n, factor, repeats)
+    assert ratio < factor * slack, (
+        f"{what}: CPU time grew {ratio:.1f}x from {n} to {factor * n} utterances "
+        f"(linear: about {factor}x; quadratic: {factor**2}x)"
+    )
+    return ratio
