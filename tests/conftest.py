@@ -9,8 +9,8 @@ from __future__ import annotations
 import inspect
 import os
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,27 @@ def labelled_stores(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., P
         return made[key]
 
     return get
+
+
+@pytest.fixture
+def new_family() -> Iterator[Callable[..., Any]]:
+    """`new_family(**changes)`: tests/families.py's family (`replace(FAMILY, **changes)`)
+    registered with its one line, as a family of ser's own is in ser/models/__init__.py,
+    and the `Family`; gone from the registry when the test ends."""
+    from ser.models import FAMILIES, register
+    from tests.families import FAMILY
+
+    added: list[str] = []
+
+    def add(**changes: Any) -> Any:
+        family = replace(FAMILY, **changes)
+        register(family)
+        added.append(family.name)
+        return family
+
+    yield add
+    for name in added:
+        FAMILIES.pop(name, None)
 
 
 @pytest.fixture(scope="session")

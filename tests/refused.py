@@ -1,5 +1,5 @@
 """`ser ARGS` run in this process as a user types it, and the one line a refused command
-prints (`from tests.refused import ser, one_line`)."""
+prints (`from tests.refused import ser, one_line`); `said`, its code and output."""
 
 from __future__ import annotations
 
@@ -12,6 +12,12 @@ from ser.cli import main
 
 def ser(*args: str | Path) -> Result:
     return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def said(*args: str | Path) -> tuple[int, str]:
+    """`ser ARGS`'s exit code and output."""
+    result = ser(*args)
+    return result.exit_code, result.output
 
 
 def one_line(result: Result, code: int = 2) -> str:

@@ -7,15 +7,12 @@ under its name and is what `ser extract --features` and `ser train --target` tak
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
-import torch
 from click.testing import CliRunner
-from torch import nn
 
 import tests.corpus.test_a_new_kind as studio_kind
 import tests.corpus.test_every_kind as every_kind
@@ -29,22 +26,11 @@ from ser.extract.registry import KINDS as EXTRACTOR_KINDS
 from ser.extract.registry import Kind, build_extractor
 from ser.heads.registry import HEADS, head_of
 from ser.heads.targets import Targets
-from ser.models import (
-    FAMILIES,
-    Family,
-    FamilyConfig,
-    FeatureInfo,
-    ModelOutput,
-    SerModel,
-    TrainDefaults,
-    register,
-)
-from ser.models.batch import Batch, InputSpec, Unit
-from ser.models.config import option, specs
-from ser.models.nn.blocks import MLP
+from ser.models import FAMILIES, Family, TrainDefaults, register
 from ser.runtime.cost import FamilyCost
 from ser.runtime.plugins import ENV
 from tests.extract.test_registry import ZcrExtractor, ZcrOptions
+from tests.families import FAMILY
 from tests.heads.test_a_new_head import DurationHead
 from tests.registries import (
     every_head,
@@ -56,48 +42,15 @@ from tests.registries import (
 )
 from tests.train.conftest import SETS
 
-# --- a new family's file (as docs/dev/add-family.md has it) -------------------------
-
-
-@dataclass(frozen=True)
-class MaxConfig(FamilyConfig):
-    """An MLP per feature set, the largest logit of each class: --fusion max-logits."""
-
-    FUSIONS: ClassVar[dict[str, tuple[str, ...]]] = {"max-logits": ()}
-    hidden: int = option(8, "Hidden width of each set's MLP.", least=1)
-    dropout: float = option(0.3, "Dropout.", least=0.0, below=1.0)
-
-    def plan(self, features: Sequence[FeatureInfo]) -> tuple[Unit, list[InputSpec]]:
-        return "utterance", specs(features, "vector")
-
-
-class MaxLogits(SerModel):
-    def __init__(self, config: MaxConfig, inputs: list[InputSpec], n_classes: int) -> None:
-        super().__init__(config, inputs)
-        self.mlps = nn.ModuleList(
-            MLP(s.dim, config.hidden, n_classes, config.dropout) for s in inputs
-        )
-
-    def forward(self, batch: Batch) -> ModelOutput:
-        logits = [mlp(batch.x[s.name]) for mlp, s in zip(self.mlps, self.inputs, strict=True)]
-        return ModelOutput(torch.stack(logits).amax(dim=0))  # [B, C]
-
-
 # Measured (made up here): no reference table of tests/runtime/test_cost.py lists it.
 COST = FamilyCost(stack_width=64, rate=(1e-5, 1e-8), min_seconds=30.0, thread_gain=1.2)
-FAMILY = Family(
-    "max_logits", MaxConfig, MaxLogits, TrainDefaults(2, 8, 1e-2, 0.0), COST,
-    tiny={"dropout": 0.0},
-)  # fmt: skip
-
-# --- the tests ----------------------------------------------------------------------
 
 
 @pytest.fixture
-def new_family() -> Iterator[str]:
-    register(FAMILY)
-    yield FAMILY.name
-    del FAMILIES[FAMILY.name]
+def new_family(new_family: Callable[..., Family]) -> str:
+    """tests/families.py's family as one of ser's own is: its cost stated, its `tiny`
+    options (dropout 0) given."""
+    return new_family(train=TrainDefaults(2, 8, 1e-2, 0.0), cost=COST, tiny={"dropout": 0.0}).name
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +81,7 @@ def test_a_family_whose_small_model_draws_random_numbers_fails_the_stacked_test(
 ) -> None:
     """Without its `tiny` (dropout 0), a family is tested at its defaults: two trainings
     of one member then draw other dropout masks, which the test catches."""
-    register(Family("noisy", MaxConfig, MaxLogits, TrainDefaults(2, 8, 1e-2, 0.0)))
+    register(replace(FAMILY, name="noisy", train=TrainDefaults(2, 8, 1e-2, 0.0)))
     try:
         with pytest.raises(AssertionError):
             every_family.test_a_stacked_member_is_the_member_alone("noisy", store_path, tmp_path)
@@ -184,9 +137,9 @@ from ser.heads.registry import register as add_head
 from ser.models import Family, TrainDefaults, register
 from tests.extract.test_registry import ZcrExtractor, ZcrOptions
 from tests.heads.test_a_new_head import DurationHead
-from tests.test_registries import MaxConfig, MaxLogits
+from tests.families import MeanLogits, MeanLogitsConfig
 
-register(Family("plugged", MaxConfig, MaxLogits, TrainDefaults(2, 8, 1e-2, 0.0),
+register(Family("plugged", MeanLogitsConfig, MeanLogits, TrainDefaults(2, 8, 1e-2, 0.0),
                 tiny={"dropout": 0.0}))
 add_kind(Kind("zcr", ZcrOptions, ZcrExtractor, "zero-crossing rate"))
 add_head(DurationHead)

@@ -38,7 +38,7 @@ class Fold:
 def folds(
     store: Store | str | Path,
     protocol: str | None = None,
-    classes: str | None = None,
+    classes: str | int | None = None,
     features: str | None = None,
     val: str = "next-group",
     seed: int = 0,
@@ -47,8 +47,10 @@ def folds(
     makes on `store` (None: the corpus's default protocol and class set). With `features`
     ("logmel80+tiny-mpnet", as `--features` names them), utterances without rows in one
     of those sets are left out, as `ser train` leaves them out. `ConfigError` for a
-    protocol, class set, validation mode or feature set that the store cannot give."""
+    protocol, class set, validation mode or feature set that the store cannot give.
+    `classes` may be a number, 4 for "4", as the command line reads one."""
     opened = as_store(store)
+    classes = None if classes is None else str(classes)
     data, _ = labelled_layout(opened, classes, features)
     close_streams(data)  # the row index alone was wanted
     kind = opened.feature_store.corpus.kind

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ser.api.store import Store
 from ser.errors import DiskFullError, PathError
-from ser.runs.record import RunRecord, json_summary
+from ser.runs.record import RunRecord, head_summary, json_summary
 from ser.track.progress import Progress
 from ser.train.option_table import train_config
 from ser.train.recipe import train as train_run
@@ -37,6 +37,14 @@ class Run:
     def summary(self) -> dict[str, Any]:
         """What `ser train --json` prints: each head's scores over seeds and per fold."""
         return json_summary(self.record)
+
+    def __repr__(self) -> str:
+        """Its name, folder and scores over seeds: the record it holds is kilobytes."""
+        scores = {
+            k: round(v, 2) if isinstance(v, float) else v
+            for k, v in head_summary(self.record).items()
+        }
+        return f"Run({self.name!r}, folder={str(self.folder)!r}, scores={scores})"
 
     def load(self, **options: Any) -> Model:
         """The run as a model to predict with (`ser.load`'s options)."""

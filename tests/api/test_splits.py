@@ -96,3 +96,9 @@ def test_folds_with_features_read_the_row_index_never_the_rows(
     monkeypatch.setattr(FeatureStore, "read_rows", refused)
     made = ser.folds(path, protocol="loso", features="hubert-tiny")
     assert [(f.name, f.train, f.val, f.test) for f in made] == expected
+
+
+def test_a_class_set_given_as_a_number_is_its_name(labelled_stores) -> None:  # type: ignore[no-untyped-def]
+    """`classes=4` is `--classes 4`: before, "no class set 4: choose one of 4, 5, 6, all"."""
+    path = labelled_stores({"is13": IS13})
+    assert ser.folds(path, classes=6) == ser.folds(path, classes="6") != ser.folds(path)

@@ -48,6 +48,14 @@ def test_a_run_comes_back_with_its_record_and_summary(demo_store: Path, tmp_path
     assert any(line.startswith("session5: train") for line in heard)
 
 
+def test_a_run_prints_its_name_folder_and_scores_not_its_record(demo_run: Path) -> None:
+    run = ser.api.training.Run(demo_run, read_record(demo_run / RECORD))
+    said = repr(run)
+    assert said.startswith(f"Run('api', folder={str(demo_run)!r}, scores={{'wa': ")
+    assert f"'f1': {round(run.summary['f1'], 2)}" in said
+    assert "folds" not in said and len(said) < len(repr(run.record)) / 4
+
+
 @pytest.mark.parametrize(
     ("options", "error", "said"),
     [

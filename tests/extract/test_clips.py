@@ -23,8 +23,7 @@ from ser.extract.registry import build_extractor
 def test_meld_as_released_extracts_and_bad_clips_fail_alone(
     meld_release: Any, tmp_path: Path
 ) -> None:
-    root = tmp_path / "MELD.Raw"
-    shutil.copytree(meld_release.root, root)
+    root = shutil.copytree(meld_release.root, tmp_path / "MELD.Raw")
     garbage = root / "dev_splits_complete" / "dia0_utt1.mp4"
     garbage.write_bytes(b"\x00\x01 not a clip " * 400)
     cut = root / "output_repeated_splits_test" / "dia0_utt0.mp4"

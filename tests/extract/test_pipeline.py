@@ -65,7 +65,20 @@ class Deferred(Extractor):
         self.gates.setdefault(k, threading.Event()).set()
 
 
-class Recorder:
+class WholeShards:
+    """A ShardWriter stand-in's parts: none (what these tests look at is whole shards)."""
+
+    def write_part(self, shard_id: int, rows: dict, failures: dict) -> None:
+        pass
+
+    def part_indices(self, shard_id: int) -> set[int]:
+        return set()
+
+    def read_part(self, shard_id: int) -> tuple[dict, dict]:
+        return {}, {}
+
+
+class Recorder(WholeShards):
     def __init__(self, fail_on: int | None = None) -> None:
         self.shards: dict[int, dict[int, np.ndarray]] = {}
         self.fail_on = fail_on
@@ -74,15 +87,6 @@ class Recorder:
         if shard_id == self.fail_on:
             raise StoreError(f"no space left on the device writing shard {shard_id}")
         self.shards[shard_id] = dict(rows)
-
-    def write_part(self, shard_id: int, rows: dict, failures: dict) -> None:
-        pass  # a stopped shard's part: what these tests look at is the whole shards
-
-    def part_indices(self, shard_id: int) -> set[int]:
-        return set()
-
-    def read_part(self, shard_id: int) -> tuple[dict, dict]:
-        return {}, {}
 
 
 def corpus(folder: Path, n: int) -> list[Any]:

@@ -25,6 +25,7 @@ from ser.extract.plan import audio_seconds, estimate_bytes, plan_shards
 from ser.extract.registry import build_extractor
 from ser.extract.run import ExtractConfig, extract_features
 from ser.extract.shards import make_jobs
+from tests.extract.test_pipeline import WholeShards
 
 CPU = torch.device("cpu")
 
@@ -137,7 +138,7 @@ class FakeAudio(Extractor):
         ]
 
 
-class Recorder:
+class Recorder(WholeShards):
     """A ShardWriter stand-in: keeps what each shard would commit."""
 
     def __init__(self) -> None:
@@ -145,15 +146,6 @@ class Recorder:
 
     def write(self, shard_id: int, rows: dict, failures: dict) -> None:
         self.shards[shard_id] = (dict(rows), dict(failures))
-
-    def write_part(self, shard_id: int, rows: dict, failures: dict) -> None:
-        pass  # a stopped shard's part: what these tests look at is the whole shards
-
-    def part_indices(self, shard_id: int) -> set[int]:
-        return set()
-
-    def read_part(self, shard_id: int) -> tuple[dict, dict]:
-        return {}, {}
 
 
 def _wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:

@@ -11,22 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from ser.cache import FeatureStore
-from ser.cli import main
 from ser.errors import ConfigError
 from ser.sweep.presets import SENTIMENT
 from ser.sweep.sentiment import sentiment_table
 from ser.sweep.spec import load_spec
+from tests.refused import said as _ser
 
 TINY = ("--set", "audio=tiny-hubert.L2", "--set", "text=tiny-bert", "--fix", "epochs=2",
         "--fix", "seeds=2", "--fix", "d_model=8", "--fix", "batch_size=8")  # fmt: skip
-
-
-def _ser(*args: str | Path) -> tuple[int, str]:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    return result.exit_code, result.output
 
 
 @pytest.fixture(scope="module")

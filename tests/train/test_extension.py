@@ -1,74 +1,28 @@
 """What adding a model family costs: a config dataclass, a plain model class and one
-registry line. The family below is defined in this file only; registered, it trains
+registry line. The family (tests/families.py) is defined outside ser; registered, it trains
 stacked through the library call `ser train` makes, its checkpoints load back, and
 `ser train --help` lists its options."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
-import torch
 from click.testing import CliRunner
-from torch import nn
 
 from ser.cli import main
-from ser.models import (
-    FAMILIES,
-    Family,
-    FamilyConfig,
-    FeatureInfo,
-    ModelOutput,
-    SerModel,
-    TrainDefaults,
-    register,
-)
-from ser.models.batch import Batch, InputSpec, Unit
-from ser.models.config import option, specs
-from ser.models.nn.blocks import MLP
+from ser.models import Family
 from ser.train.checkpoint import load_run_checkpoints
 from ser.train.option_table import train_config
 from ser.train.recipe import train
+from tests.families import MeanLogits, MeanLogitsConfig
 from tests.train.spies import Groups
 
 
-@dataclass(frozen=True)
-class MeanLogitsConfig(FamilyConfig):
-    """An MLP per feature set, their logits averaged: --fusion mean-logits."""
-
-    FUSIONS: ClassVar[dict[str, tuple[str, ...]]] = {"mean-logits": ()}
-    hidden: int = option(8, "Hidden width of each set's MLP.", least=1)
-    dropout: float = option(0.1, "Dropout.", least=0.0, below=1.0)
-
-    def plan(self, features: Sequence[FeatureInfo]) -> tuple[Unit, list[InputSpec]]:
-        return "utterance", specs(features, "vector")  # any sets, mean-pooled
-
-
-class MeanLogits(SerModel):
-    """x[set] [B, D_set] -> MLP -> [B, C], averaged over the sets."""
-
-    def __init__(self, config: MeanLogitsConfig, inputs: list[InputSpec], n_classes: int) -> None:
-        super().__init__(config, inputs)
-        self.mlps = nn.ModuleList(
-            MLP(s.dim, config.hidden, n_classes, config.dropout) for s in inputs
-        )
-
-    def forward(self, batch: Batch) -> ModelOutput:
-        logits = [mlp(batch.x[s.name]) for mlp, s in zip(self.mlps, self.inputs, strict=True)]
-        return ModelOutput(torch.stack(logits).mean(dim=0))  # [B, C]
-
-
-FAMILY = Family("mean_logits", MeanLogitsConfig, MeanLogits, TrainDefaults(3, 8, 1e-2, 0.0))
-
-
 @pytest.fixture
-def registered() -> Iterator[Family]:
-    register(FAMILY)  # the one line a family of ser's own has in ser/models/__init__.py
-    yield FAMILY
-    del FAMILIES[FAMILY.name]
+def registered(new_family: Callable[..., Family]) -> Family:
+    return new_family()
 
 
 @pytest.fixture(scope="module")
@@ -117,46 +71,12 @@ def test_ser_train_lists_and_takes_the_new_family(
     help_text = CliRunner().invoke(main, ["train", "--help"]).output
     assert "mean_logits: An MLP per feature set" in help_text and "--hidden INTEGER" in help_text
     assert "mean-logits]" in help_text  # a --fusion choice
-    result = CliRunner().invoke(
-        main,
-        [
-            "train",
-            "--store",
-            str(store_path),
-            "--features",
-            "is13",
-            "--fusion",
-            "mean-logits",
-            "--hidden",
-            "4",
-            "--protocol",
-            "session5",
-            "--epochs",
-            "1",
-            "--classes",
-            "4",
-            "--device",
-            "cpu",
-            "--out",
-            str(tmp_path),
-            "--json",
-        ],
-    )
+    train_is13 = ["train", "--store", str(store_path), "--features", "is13", "--hidden", "4"]
+    asked = ["--fusion", "mean-logits", "--protocol", "session5", "--epochs", "1"]
+    asked += ["--classes", "4", "--device", "cpu", "--out", str(tmp_path), "--json"]
+    result = CliRunner().invoke(main, train_is13 + asked)
     assert result.exit_code == 0, result.output
-    refused = CliRunner().invoke(
-        main,
-        [
-            "train",
-            "--store",
-            str(store_path),
-            "--features",
-            "is13",
-            "--fusion",
-            "mit",
-            "--hidden",
-            "4",
-        ],
-    )
+    refused = CliRunner().invoke(main, [*train_is13, "--fusion", "mit"])
     assert refused.exit_code == 2 and "--hidden 4 does not apply to fusion 'mit'" in refused.output
 
 

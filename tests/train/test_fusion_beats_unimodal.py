@@ -37,8 +37,9 @@ import pytest
 from ser.cache import FeatureStore
 from ser.corpus.labels import get_label_set
 from ser.models import ModelConfig
-from ser.train.recipe import TrainConfig, train
+from ser.train.recipe import train
 from tests.stores import labelled_store
+from tests.train.conftest import small_config
 
 # Which of the two cues each class of the 4-class set shows: (arousal, valence).
 CUES = {"neu": (0, 1), "hap": (1, 1), "sad": (0, 0), "ang": (1, 0)}
@@ -112,20 +113,9 @@ def cue_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def ua(
     store: Path, out: Path, features: tuple[str, ...], model: ModelConfig, **kw: object
 ) -> float:
-    config = TrainConfig(
-        store=str(store),
-        features=features,
-        model=model,
-        classes="4",
-        protocol="loso",
-        epochs=15,
-        batch_size=8,
-        lr=3e-3,
-        seed=0,
-        seeds=1,
-        device="cpu",
-        out=str(out),
-        name="+".join(features) + f"-{model.fusion}-{type(model).__name__}",
+    config = small_config(store, out, features=features, model=model, epochs=15, lr=3e-3)
+    config = replace(
+        config, seed=0, name="+".join(features) + f"-{model.fusion}-{type(model).__name__}"
     )
     record = train(replace(config, **kw))  # type: ignore[arg-type]
     assert record.speaker_independent and len(record.folds) == 5

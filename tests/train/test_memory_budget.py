@@ -24,7 +24,7 @@ from ser.train.placement import Placement, decide, place_inputs
 from ser.train.recipe import train
 from ser.train.stream import RowStream
 from tests.stores import labelled_store
-from tests.train.conftest import SETS, small_config
+from tests.train.conftest import NARROW, SETS, small_config
 
 FRAMES = "hubert-tiny.L2"
 
@@ -71,7 +71,7 @@ def test_a_sequence_model_under_a_budget_that_holds_everything_trains_as_without
     budget: the same batches, the same losses and predictions, bit for bit."""
     options = {"store": str(chunked), "features": f"{FRAMES}+bert-tiny", "classes": "4"}
     options |= {"protocol": "session5", "epochs": "2", "batch_size": "8", "seeds": "1"}
-    options |= {"device": "cpu", "out": str(tmp_path), "queries": "2"}
+    options |= {"device": "cpu", "out": str(tmp_path)} | NARROW
     held, budgeted = (
         train(train_config(options | {"name": name} | budget))
         for name, budget in (("held", {}), ("budgeted", {"memory_budget": "1GiB"}))
@@ -160,7 +160,7 @@ def test_a_sequence_model_trains_streamed_one_member_at_a_time(
 ) -> None:
     options = {"store": str(chunked), "features": f"{FRAMES}+bert-tiny", "classes": "4"}
     options |= {"protocol": "loso", "epochs": "1", "batch_size": "8", "seeds": "1"}
-    options |= {"device": "cpu", "out": str(tmp_path), "memory_budget": "11KB", "queries": "2"}
+    options |= {"device": "cpu", "out": str(tmp_path), "memory_budget": "11KB"} | NARROW
     record = train(train_config(options))
     assert record.execution is not None and record.execution.stacked == 1
     assert "streamed" in str(record.execution.memory)

@@ -28,6 +28,7 @@ from ser.train.processes import pieces, train_pieces
 from ser.train.recipe import Progress, TrainConfig, resolve, train, train_group
 from tests.processes import killed_midway, ser_command
 from tests.stores import labelled_store
+from tests.train.conftest import small_config
 
 CPU = torch.device("cpu")
 SETS = {
@@ -73,23 +74,9 @@ def dialog_run(store: Path, out: Path, **changes: Any) -> TrainConfig:
     model = ModelConfig(
         fusion="attention", fusion_at="middle", loss="perspective", d_model=8, heads=2
     )
-    base = TrainConfig(
-        store=str(store),
-        features=("is13", "bert-tiny"),
-        model=model,
-        classes="4",
-        protocol="session5",
-        val="none",
-        epochs=3,
-        batch_size=4,
-        lr=1e-2,
-        seeds=4,
-        threads=1,
-        device="cpu",
-        out=str(out),
-        name="dialog",
-    )
-    return replace(base, **changes)
+    base = small_config(store, out, features=("is13", "bert-tiny"), model=model, epochs=3)
+    base = replace(base, protocol="session5", val="none", batch_size=4, seeds=4, threads=1)
+    return replace(base, **{"name": "dialog", **changes})
 
 
 class Lines(Progress):

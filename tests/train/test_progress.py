@@ -175,14 +175,8 @@ def test_a_later_stage_counts_its_time_from_the_last_stage_s_end() -> None:
 
 def test_the_loop_tells_every_step_and_stage(store_path: Path, tmp_path: Path) -> None:
     model = ModelConfig(fusion="late-prob", d_model=8, cnn_channels=(4, 4, 4, 4, 4))
-    cfg = small_config(
-        store_path,
-        tmp_path,
-        features=("hubert", "bert"),
-        model=model,
-        protocol="session5",
-        epochs=2,
-    )
+    both = {"features": ("hubert", "bert"), "protocol": "session5", "epochs": 2}
+    cfg = small_config(store_path, tmp_path, model=model, **both)
     progress = Recorder()
     record = train(cfg, progress)
     stages = [c[1:] for c in progress.calls if c[0] == "stage"]
@@ -220,27 +214,9 @@ def test_ser_train_prints_heartbeats(store_path: Path, tmp_path: Path, monkeypat
 
     # A heartbeat at every step: the run itself takes well under a minute.
     monkeypatch.setattr(train_cli, "Heartbeat", functools.partial(Heartbeat, interval=0, first=0))
-    args = [
-        "train",
-        "--store",
-        str(store_path),
-        "--features",
-        "is13",
-        "--fusion",
-        "none",
-        "--classes",
-        "4",
-        "--protocol",
-        "session5",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "8",
-        "--device",
-        "cpu",
-        "--out",
-        str(tmp_path),
-    ]
+    args = ["train", "--store", str(store_path), "--features", "is13", "--fusion", "none"]
+    args += ["--classes", "4", "--protocol", "session5", "--epochs", "2", "--batch-size", "8"]
+    args += ["--device", "cpu", "--out", str(tmp_path)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     beats = [line for line in result.stderr.splitlines() if " step " in line]

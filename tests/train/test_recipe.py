@@ -232,15 +232,8 @@ def test_dialog_fusion_run(store_path: Path, tmp_path: Path) -> None:
 
 def test_msmser_sequence_run_with_eval_mask(store_path: Path, tmp_path: Path) -> None:
     model = ModelConfig(fusion="mit", d_model=8, heads=2, layers=1, queries=2, eval_mask="text")
-    cfg = config(
-        store_path,
-        tmp_path,
-        features=("hubert", "bert"),
-        model=model,
-        protocol="session5",
-        epochs=2,
-        batch_size=4,
-    )
+    both = {"features": ("hubert", "bert"), "protocol": "session5", "epochs": 2}
+    cfg = config(store_path, tmp_path, model=model, batch_size=4, **both)
     record = train(cfg)
     assert (
         record.name == "hubert+bert_mit_session5_c4_queries2_eval-mask-text_d-model8_heads2_layers1"
@@ -277,14 +270,8 @@ def test_late_prob_trains_each_branch_before_the_whole_model(
     store_path: Path, tmp_path: Path
 ) -> None:
     model = ModelConfig(fusion="late-prob", d_model=8, cnn_channels=(4, 4, 4, 4, 4))
-    cfg = config(
-        store_path,
-        tmp_path,
-        features=("hubert", "bert"),
-        model=model,
-        protocol="session5",
-        epochs=2,
-    )
+    both = {"features": ("hubert", "bert"), "protocol": "session5", "epochs": 2}
+    cfg = config(store_path, tmp_path, model=model, **both)
     progress = Recorder()
     record = train(cfg, progress)
     entry = record.folds[0]

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from ser.cache import FeatureStore
-from ser.cli import main
 from ser.heads.sentiment_score import SCORES
 from ser.models import FeatureInfo
 from ser.train.batches import dialog_groups
+from tests.refused import said as _ser
 from tests.registries import registered_families, tiny_model, train_options
 
 BOTH = ("--features", "tiny-hubert.L2,tiny-bert", "--d-model", "8", "--heads", "2")
@@ -53,11 +52,6 @@ def options_of(family: str) -> tuple[str, ...]:
         return VARIANTS[family]
     infos, config = tiny_model(family, MOSEI_INPUTS)
     return train_options([info.name for info in infos], config)
-
-
-def _ser(*args: str | Path) -> tuple[int, str]:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    return result.exit_code, result.output
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from ser.train.placement import place_inputs
 from ser.train.recipe import TrainConfig, train
 from ser.train.stream import READERS, RowStream
 from tests.stores import add_layer_sets, labelled_store
-from tests.train.conftest import small_config
+from tests.train.conftest import NARROW, small_config
 
 AUDIO = ("hubert", "audio", "frame", 6, "float16")
 ASKED, LAYERED = "enc.L*", "enc.L0-2"
@@ -126,7 +126,7 @@ def test_a_streamed_layered_side_reads_a_window_of_chunks_at_a_time(chunked: Pat
 def _sequence_run(path: Path, out: Path, name: str, budget: str | None) -> dict[str, object]:
     options = {"store": str(path), "features": f"{ASKED}+bert-tiny", "classes": "4"}
     options |= {"protocol": "session5", "epochs": "2", "batch_size": "8", "seeds": "1"}
-    options |= {"device": "cpu", "out": str(out), "queries": "2", "name": name}
+    options |= {"device": "cpu", "out": str(out), "name": name} | NARROW
     record = train(train_config(options | ({"memory_budget": budget} if budget else {})))
     assert record.complete and record.execution is not None
     return {
@@ -134,6 +134,7 @@ def _sequence_run(path: Path, out: Path, name: str, budget: str | None) -> dict[
         "memory": str(record.execution.memory),
         "losses": [f.curves.train_loss for f in record.folds],
         "weights": [f.layer_weights for f in record.folds],
+        "predictions": (out / name / "predictions.csv").read_bytes(),
     }
 
 
@@ -148,18 +149,6 @@ def test_a_sequence_model_trains_on_streamed_layers_the_same_whatever_the_reader
     made = one_reader(monkeypatch)
     one = _sequence_run(chunked, tmp_path, "one", "16KB")
     assert made and one["losses"] == two["losses"] and one["weights"] == two["weights"]
-
-
-def test_a_budget_that_holds_the_layers_trains_as_without_one(
-    chunked: Path, tmp_path: Path
-) -> None:
-    held = _sequence_run(chunked, tmp_path, "held", None)
-    budgeted = _sequence_run(chunked, tmp_path, "budgeted", "1GiB")
-    assert budgeted["streamed"] is None
-    assert held["losses"] == budgeted["losses"] and held["weights"] == budgeted["weights"]
-    assert (tmp_path / "held" / "predictions.csv").read_bytes() == (
-        tmp_path / "budgeted" / "predictions.csv"
-    ).read_bytes()
 
 
 def test_an_mlp_on_streamed_layer_means_trains_as_in_memory(chunked: Path, tmp_path: Path) -> None:
@@ -184,13 +173,13 @@ LOW, BUDGET = "tiny-hubert.L1", "512KB"
 
 @pytest.fixture(scope="module")
 def tuned_store(
-    synthetic_corpus: Any, tiny_models: Any, tmp_path_factory: pytest.TempPathFactory
+    short_corpus: Any, tiny_models: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """The tiny HuBERT's layers and the tiny BERT's last, in fp32 (what fine-tuning
     reads), in tiny chunks so that a small budget streams them across many."""
     from tests.conftest import extract_tiny
 
-    root, _ = synthetic_corpus
+    root, _ = short_corpus
     path = tmp_path_factory.mktemp("tuned") / "f.zarr"
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(store_module, "CHUNK_BYTES", 4096)
@@ -230,14 +219,20 @@ def test_a_finetuned_input_trains_streamed_the_same_whatever_the_readers(
     assert one["predictions"] == two["predictions"]
 
 
-def test_a_finetuned_run_whose_budget_holds_its_frames_trains_as_without_one(
-    tuned_store: Path, tmp_path: Path
+@pytest.mark.parametrize("store", ["chunked", "tuned_store"], ids=["layers", "finetuned"])
+def test_a_budget_that_holds_the_frames_trains_as_without_one(
+    store: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    held = _tuned_run(tuned_store, tmp_path, "held", None)
-    budgeted = _tuned_run(tuned_store, tmp_path, "budgeted", "1GiB")
+    """The layer sets of a sequence model, or the cached layer fine-tuned top layers read:
+    held because the budget holds them, they train as held without a budget."""
+    run = _sequence_run if store == "chunked" else _tuned_run
+    path = request.getfixturevalue(store)
+    held = run(path, tmp_path, "held", None)
+    budgeted = run(path, tmp_path, "budgeted", "1GiB")
     assert budgeted["streamed"] is None
-    assert held["losses"] == budgeted["losses"]
-    assert held["predictions"] == budgeted["predictions"]
+    for key in ("losses", "weights", "predictions"):
+        assert held.get(key) == budgeted.get(key)
+    assert "predictions" in held
 
 
 @pytest.fixture(scope="module")
@@ -271,7 +266,7 @@ def test_a_layered_input_s_views_stream_beside_it_the_same_whatever_the_readers(
     def run(name: str) -> list[Any]:
         options = {"store": str(layered_views), "features": f"{ASKED}+bert-tiny", "views": "all"}
         options |= {"classes": "4", "protocol": "session5", "epochs": "2", "batch_size": "8"}
-        options |= {"seeds": "1", "device": "cpu", "out": str(tmp_path), "queries": "2"}
+        options |= {"seeds": "1", "device": "cpu", "out": str(tmp_path)} | NARROW
         record = train(train_config(options | {"name": name, "memory_budget": "22KB"}))
         assert record.config["streamed"] == [LAYERED] and record.config["views"] == "all"
         return [f.curves.train_loss for f in record.folds]

@@ -25,7 +25,7 @@ from ser.train.recipe import train
 from ser.train.stream import RowStream
 from ser.train.views import resolve_views, view_copies, with_views
 from tests.stores import labelled_store
-from tests.train.conftest import SETS, small_config
+from tests.train.conftest import NARROW, SETS, small_config
 
 FRAMES = "hubert-tiny.L2"
 VIEWS = {"speed0.9": "speed=0.9", "noise20db": "noise=20"}
@@ -124,7 +124,7 @@ def options(out: Path, chunked: Path, **more: str) -> dict[str, str]:
     """A sequence model on the frames and tokens, views of the frames drawn."""
     said = {"store": str(chunked), "features": f"{FRAMES}+bert-tiny", "classes": "4"}
     said |= {"protocol": "session5", "epochs": "2", "batch_size": "8", "seeds": "1"}
-    return said | {"device": "cpu", "out": str(out), "queries": "2", "views": "all"} | more
+    return said | {"device": "cpu", "out": str(out), "views": "all"} | NARROW | more
 
 
 def readers(monkeypatch: pytest.MonkeyPatch, count: int) -> None:

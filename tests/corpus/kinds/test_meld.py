@@ -61,8 +61,7 @@ def test_reads_the_release_clips_as_shipped(meld_release: Any) -> None:
 
 
 def test_a_cut_wav_wins_over_its_clip(meld_release: Any, tmp_path: Path) -> None:
-    root = tmp_path / "copy"
-    shutil.copytree(meld_release.root, root)
+    root = shutil.copytree(meld_release.root, tmp_path / "copy")
     (root / "dev").mkdir()
     clip = root / "dev_splits_complete" / "dia0_utt1.mp4"
     soundfile.write(root / "dev" / "dia0_utt1.wav", load_audio(clip, 16000), 16000)
@@ -82,8 +81,7 @@ def test_a_cut_wav_wins_over_its_clip(meld_release: Any, tmp_path: Path) -> None
 def test_a_clip_that_does_not_decode_is_its_utterances_problem(
     meld_release: Any, tmp_path: Path
 ) -> None:
-    root = tmp_path / "copy"
-    shutil.copytree(meld_release.root, root)
+    root = shutil.copytree(meld_release.root, tmp_path / "copy")
     clip = root / "output_repeated_splits_test" / "dia0_utt0.mp4"
     clip.write_bytes(clip.read_bytes()[:600])  # cut short, as a few of the release's are
     reading = meld.read(root, "7")
@@ -93,8 +91,7 @@ def test_a_clip_that_does_not_decode_is_its_utterances_problem(
 
 
 def test_bad_layouts_are_errors_naming_the_file(meld_corpus: Any, tmp_path: Path) -> None:
-    root = tmp_path / "copy"
-    shutil.copytree(meld_corpus.root, root)
+    root = shutil.copytree(meld_corpus.root, tmp_path / "copy")
     shutil.move(root / "test", root / "elsewhere")
     with pytest.raises(
         CorpusError,

@@ -44,8 +44,7 @@ def test_class_sets_leave_other_and_no_agreement_out(msp_podcast_corpus: Any) ->
 def test_bad_rows_and_roots_are_errors_naming_the_file(
     msp_podcast_corpus: Any, tmp_path: Path
 ) -> None:
-    root = tmp_path / "copy"
-    shutil.copytree(msp_podcast_corpus.root, root)
+    root = shutil.copytree(msp_podcast_corpus.root, tmp_path / "copy")
     labels = root / "Labels" / "labels_consensus.csv"
     lines = labels.read_text().splitlines()
     labels.write_text("\n".join([lines[0], lines[1].replace(",A,", ",Q,"), *lines[2:]]) + "\n")
@@ -95,8 +94,7 @@ def test_the_annotators_votes_are_read_in_either_shape(
 
 
 def test_a_bad_votes_file_is_an_error_naming_it(msp_podcast_corpus: Any, tmp_path: Path) -> None:
-    root = tmp_path / "copy"
-    shutil.copytree(msp_podcast_corpus.root, root)
+    root = shutil.copytree(msp_podcast_corpus.root, tmp_path / "copy")
     detailed = root / "Labels" / "labels_detailed.csv"
     lines = detailed.read_text().splitlines()
     detailed.write_text("\n".join([*lines[:3], "MSP-PODCAST_0001_0001.wav,W1; A:4.0", *lines[3:]]))

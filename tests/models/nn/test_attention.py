@@ -70,12 +70,17 @@ def perturb(module: nn.Module) -> None:
             p.add_(torch.randn_like(p) * 0.1)
 
 
+def twins(layer: Any, reference: Any, seed: int) -> tuple[Any, nn.Module]:
+    """Our `layer` with random weights and torch's (`reference`) holding them, in eval mode."""
+    torch.manual_seed(seed)
+    ours = layer(D, HEADS, dropout=0.1).eval()
+    perturb(ours)
+    return ours, reference(ours).eval()
+
+
 def test_encoder_layer_is_torchs_with_copied_weights() -> None:
     """Eval mode: nn.TransformerEncoderLayer's outputs at real frames and input gradients."""
-    torch.manual_seed(0)
-    ours = EncoderLayer(D, HEADS, dropout=0.1).eval()
-    perturb(ours)
-    ref = reference_encoder(ours).eval()
+    ours, ref = twins(EncoderLayer, reference_encoder, 0)
     keep = lengths_mask([5, 3, 1], 5)  # [B, T]
     x = torch.randn(3, 5, D, requires_grad=True)
     x_ref = x.detach().clone().requires_grad_()
@@ -92,10 +97,7 @@ def test_encoder_layer_is_torchs_with_copied_weights() -> None:
 def test_decoder_layer_is_torchs_with_copied_weights() -> None:
     """Eval mode: nn.TransformerDecoderLayer's outputs (queries unmasked, memory keys
     masked) and gradients to the queries and the memory."""
-    torch.manual_seed(1)
-    ours = DecoderLayer(D, HEADS, dropout=0.1).eval()
-    perturb(ours)
-    ref = reference_decoder(ours).eval()
+    ours, ref = twins(DecoderLayer, reference_decoder, 1)
     keep = lengths_mask([6, 2, 4], 6)  # [B, S]
     queries = torch.randn(3, 4, D, requires_grad=True)
     memory = torch.randn(3, 6, D, requires_grad=True)

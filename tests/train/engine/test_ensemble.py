@@ -30,6 +30,7 @@ from ser.train.engine.ensemble import Ensemble
 from ser.train.recipe import TrainConfig, train, train_many
 from tests.registries import registered_families, tiny_features
 from tests.stores import add_layer_sets, labelled_store
+from tests.train.conftest import small_config
 from tests.train.spies import Groups
 
 SETS = {
@@ -83,23 +84,8 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def config(store: Path, out: Path, family: str, **changes: Any) -> TrainConfig:
     features, model = model_of(family)
-    base = TrainConfig(
-        store=str(store),
-        features=features,
-        model=model,
-        classes="4",
-        protocol="loso",
-        epochs=4,
-        batch_size=4,
-        lr=1e-2,
-        seeds=2,
-        patience=2,
-        device="cpu",
-        out=str(out),
-        name=family,
-        members_at_once=STACKED,
-    )
-    return replace(base, **changes)
+    base = small_config(store, out, features=features, model=model, batch_size=4, seeds=2)
+    return replace(base, **{"patience": 2, "name": family, "members_at_once": STACKED, **changes})
 
 
 def run(cfg: TrainConfig) -> tuple[RunRecord, dict[tuple[int, str], Any], int]:
@@ -265,21 +251,9 @@ def test_stacked_seeds_score_as_separate_seeds(weak_store: Path, tmp_path: Path)
     errors of that difference. Measured here (seeds 0-15, 16-31, 32-47): standard errors
     2.6, 2.9, 3.4 UA points (seed std 7-10), differences 2.1, 0.8, 1.3. Together with the
     twins above: a stacked member is the same model, drawing its own numbers."""
-    base = TrainConfig(
-        store=str(weak_store),
-        features=("is13",),
-        model=ModelConfig(fusion="none", d_model=16, dropout=0.5),
-        classes="4",
-        protocol="session5",
-        val="none",
-        epochs=8,
-        batch_size=4,
-        lr=1e-2,
-        seeds=16,
-        device="cpu",
-        out=str(tmp_path),
-        members_at_once=STACKED,
-    )
+    model = ModelConfig(fusion="none", d_model=16, dropout=0.5)
+    base = small_config(weak_store, tmp_path, model=model, protocol="session5", val="none")
+    base = replace(base, epochs=8, batch_size=4, seeds=16, members_at_once=STACKED)
     stacked = train(replace(base, name="stacked"))
     alone = train(replace(base, name="alone", members_at_once=1))
     ua = [np.array([f.metrics.ua for f in r.folds]) for r in (stacked, alone)]

@@ -27,6 +27,7 @@ from ser.track.progress import Progress
 from ser.train.batches import bucket, padded_length
 from ser.train.recipe import TrainConfig, train
 from tests.stores import labelled_store
+from tests.train.conftest import small_config
 
 SETS = {
     "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),
@@ -57,21 +58,8 @@ def traced(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def config(store: Path, out: Path, step: str, **changes: object) -> TrainConfig:
-    base = TrainConfig(
-        store=str(store),
-        features=tuple(SETS),
-        model=TINY,
-        classes="4",
-        protocol="session5",
-        epochs=2,
-        batch_size=8,
-        lr=1e-2,
-        seeds=1,
-        device="cpu",
-        out=str(out),
-        step=step,
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    base = small_config(store, out, features=tuple(SETS), model=TINY, protocol="session5")
+    return replace(base, **{"epochs": 2, "step": step, **changes})  # type: ignore[arg-type]
 
 
 @pytest.mark.slow
