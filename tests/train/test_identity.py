@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-import ser.train.engine.fitting as fitting_module
 from ser.corpus.registry import KINDS
 from ser.errors import ConfigError
 from ser.models.config import option
@@ -24,6 +23,7 @@ from ser.train.options import Recorded, ResolvedConfig, TrainConfig
 from ser.train.plan import resolve
 from ser.train.recipe import train, train_many
 from tests.train.conftest import SETS
+from tests.train.test_shared_training import selections
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,19 +57,6 @@ def asked(store: Path, out: Path, **values: object) -> TrainConfig:
     return train_config(base | {"out": str(out), "processes": "1"} | values)
 
 
-def members_trained(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The members each `select` call trains, as the calls happen."""
-    calls: list[int] = []
-    original = fitting_module.select
-
-    def counting(ensemble, members, *args, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(len(members))
-        return original(ensemble, members, *args, **kwargs)
-
-    monkeypatch.setattr(fitting_module, "select", counting)
-    return calls
-
-
 def test_an_option_declared_once_reaches_the_table_the_name_and_the_identity(
     declared: None, tmp_path: Path
 ) -> None:
@@ -88,7 +75,7 @@ def test_an_option_declared_once_reaches_the_table_the_name_and_the_identity(
 def test_an_option_declared_once_is_recorded_compared_shown_and_trains_apart(
     declared: None, store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls = members_trained(monkeypatch)
+    calls = selections(monkeypatch)  # the members each select call trains
     on = replace(asked(store, tmp_path, jitter="0.5"), name="on", members_at_once=8)
     off = replace(on, name="off", jitter=None)
     jittered, plain = train_many([on, off])
