@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
 
+from ser.api.arguments import feature_names, utterance_ids
 from ser.api.batches import BlockBatches
 from ser.api.rows import (
     Streamed,
@@ -89,19 +90,21 @@ class FeatureDataset(Dataset[Item]):
     def __init__(
         self,
         store: Store | str | Path,
-        features: str,
-        ids: Sequence[str] | None = None,
-        classes: str | None = None,
+        features: str | Sequence[str],
+        ids: Iterable[str] | None = None,
+        classes: str | int | None = None,
         *,
         memory_budget: str | int | None = None,
         progress: bool = False,
     ) -> None:
         opened = as_store(store)
+        features, listed = feature_names(features), utterance_ids(ids)  # ids read once
+        classes = None if classes is None else str(classes)  # 4: "4", as the command line reads it
         budget, self.budget_source = dataset_budget(memory_budget)
         layout, label_set = labelled_layout(opened, classes, features)
         try:
             kept = layout.utt_ids.tolist()
-            positions = np.asarray(_positions(kept, ids, opened, label_set.name), dtype=np.int64)
+            positions = np.asarray(_positions(kept, listed, opened, label_set.name), dtype=np.int64)
             store_of = opened.feature_store
             tables, streamed = placed_rows(store_of, layout, positions, budget, progress)
             self.blocks = blocks_of(layout, positions)  # [n] each item's block
@@ -154,6 +157,8 @@ class FeatureDataset(Dataset[Item]):
 
     def collate(self, items: Sequence[Item]) -> FeatureBatch:
         """`items` as one padded batch (a DataLoader's ``collate_fn``)."""
+        if not len(items):
+            raise ValueError("collate takes at least one item: a batch of none has no shape")
         x, mask = {}, {}
         for spec in self.specs:
             rows = [item.features[spec.name] for item in items]
@@ -233,12 +238,10 @@ def _subset(layout: TrainData, positions: np.ndarray, tables: dict[str, FeatureT
     )
 
 
-def _positions(kept: list[str], ids: Sequence[str] | None, store: Store, classes: str) -> list[int]:
+def _positions(kept: list[str], ids: list[str] | None, store: Store, classes: str) -> list[int]:
     """The rows of `ids` among the `kept` utterances (None: all of them)."""
     if ids is None:
         return list(range(len(kept)))
-    if isinstance(ids, str):
-        raise ConfigError("ids: give a list of utterance ids, not one id")
     row = {utt: i for i, utt in enumerate(kept)}
     missing = [utt for utt in ids if utt not in row]
     if missing:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ser.api.arguments import count
 from ser.errors import ConfigError
 from ser.export.folder import CONFIG
 from ser.predict.config import PredictConfig, Prediction
@@ -84,6 +85,8 @@ class Model:
         `timeline`. A file that cannot be predicted gets its `error`; `ConfigError` for
         what the run cannot be asked."""
         given = [str(p) for p in ([paths] if isinstance(paths, str | Path) else paths)]
+        if not given:
+            return Predictions()  # none asked, none made
         texts = _texts(given, transcripts)
         if segment is not None:  # each file's segments are one call's predictions
             made = Predictions()
@@ -122,6 +125,7 @@ def load(
     `--encoder`, `--asr`, `--batch-size`); the encoders load at the first prediction.
     `ConfigError` (or another `SerError`) for a folder that holds no such model."""
     folder = Path(path)
+    batch_size = count(batch_size, "batch_size")
     exported = (folder / CONFIG).is_file() and not (folder / RECORD).is_file()
     config = PredictConfig(
         run="" if exported else str(folder),

@@ -6,11 +6,13 @@ read from the sets' row index (their offsets, as the trainer reads a streamed se
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ser.api.arguments import count, feature_names
 from ser.api.store import Store, as_store
 from ser.corpus.labels import LabelSet
 from ser.corpus.protocols.folds import VAL_ALIASES
@@ -39,7 +41,7 @@ def folds(
     store: Store | str | Path,
     protocol: str | None = None,
     classes: str | int | None = None,
-    features: str | None = None,
+    features: str | Sequence[str] | None = None,
     val: str = "next-group",
     seed: int = 0,
 ) -> list[Fold]:
@@ -51,6 +53,8 @@ def folds(
     `classes` may be a number, 4 for "4", as the command line reads one."""
     opened = as_store(store)
     classes = None if classes is None else str(classes)
+    features = None if features is None else feature_names(features)
+    seed = count(seed, "seed")
     data, _ = labelled_layout(opened, classes, features)
     close_streams(data)  # the row index alone was wanted
     kind = opened.feature_store.corpus.kind

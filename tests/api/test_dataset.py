@@ -64,5 +64,5 @@ def test_an_id_ser_train_would_not_keep_is_refused(labelled_stores) -> None:  # 
     outside = store.utterances[codes.index("fru")]  # not one of the 4 classes
     with pytest.raises(ConfigError, match=f"1 of the ids .*first: {outside}"):
         ser.FeatureDataset(path, "is13", ids=[store.utterances[0], outside], classes="4")
-    with pytest.raises(ConfigError, match="a list of utterance ids"):
+    with pytest.raises(TypeError, match="ids takes a list"):  # one id: a wrong type
         ser.FeatureDataset(path, "is13", ids=store.utterances[0])

@@ -1,0 +1,46 @@
+"""The Python API's arguments checked where they enter, as Python's own calls check
+theirs: a wrong type is a `TypeError`, a wrong value a `ConfigError` (a `ValueError`),
+each naming the argument, what it got and what it takes; the forms whose meaning is plain
+are taken (`features=["a", "b"]` for "a+b", a whole float for a count, any iterable of
+ids, read once)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Set
+
+from ser.errors import ConfigError
+
+
+def feature_names(value: object, name: str = "features") -> str:
+    """`value` as `--features` spells it: "a+b" from "a+b", ["a", "b"] or ("a", "b")."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+        return "+".join(value)
+    raise TypeError(
+        f"{name} takes feature set names, as a text ('logmel80+tiny-mpnet') or a list of "
+        f"texts; got {value!r}"
+    )
+
+
+def count(value: object, name: str) -> int:
+    """`value` as a whole number: an int, or a float that is whole (2.0, never 2.7)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} takes an integer, got {value!r}")
+    if isinstance(value, float) and not value.is_integer():
+        raise ConfigError(f"{name} takes an integer, got {value!r}")
+    return int(value)
+
+
+def utterance_ids(ids: object, name: str = "ids") -> list[str] | None:
+    """Any iterable of utterance ids, read once (a generator too), in its order; a set,
+    which has none, in sorted order; None: every utterance."""
+    if ids is None:
+        return None
+    if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
+        raise TypeError(f"{name} takes a list (or any iterable) of utterance ids, got {ids!r}")
+    listed = sorted(ids, key=str) if isinstance(ids, Set) else list(ids)
+    wrong = next((i for i in listed if not isinstance(i, str)), None)
+    if wrong is not None:
+        raise TypeError(f"{name} takes utterance ids (texts), got {wrong!r} among them")
+    return listed
