@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeAlias, TypeVar, Union
 
 if TYPE_CHECKING:  # what mypy sees; at run time `__getattr__` imports them when first used
-    from ser.api import FeatureDataset, folds, load, open_store, train
+    from ser.api import FeatureDataset, folds, load, metrics, open_store, train
 
 __all__ = [
     "FeatureDataset",
@@ -20,13 +20,14 @@ __all__ = [
     "__version__",
     "folds",
     "load",
+    "metrics",
     "open_store",
     "train",
 ]
 #: The Python API (docs/python.md), imported from `ser.api` when first used, so that
 #: `import ser` and the command line's start load no torch. `ser.train` is the package
 #: ser/train/, callable: its call is `ser.api.train`.
-_API = ("FeatureDataset", "folds", "load", "open_store", "train")
+_API = ("FeatureDataset", "folds", "load", "metrics", "open_store", "train")
 
 
 def __getattr__(name: str) -> Any:

@@ -51,7 +51,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 # The edges that go up, to the Python API: `ser` names it (`ser.open_store`, ...) for mypy
 # and imports it in its module `__getattr__` when first used, never when `ser` is imported;
 # the package `ser.train`, called (``ser.train(...)``), calls the API's `train`.
-FACADE = {"ser": {"ser.api"}, "ser.train": {"ser.api.training"}}
+# `ser.metrics` is the module `ser.api.metrics`, named the same way.
+FACADE = {"ser": {"ser.api", "ser.api.metrics"}, "ser.train": {"ser.api.training"}}
 
 
 def _modules() -> dict[str, Path]:

@@ -5,6 +5,7 @@ layer over what the `ser` commands call, its refusals raised as `ser.errors.SerE
 The plugins (`ser.runtime.plugins`) are imported with it, as the command line imports
 them before a command reads a registry."""
 
+from ser.api import metrics
 from ser.api.batches import BlockBatches
 from ser.api.dataset import FeatureBatch, FeatureDataset, Item
 from ser.api.model import Model, Predicted, Predictions, Segment, load
@@ -30,6 +31,7 @@ __all__ = [
     "Store",
     "folds",
     "load",
+    "metrics",
     "open_store",
     "train",
 ]

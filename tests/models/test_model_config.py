@@ -270,6 +270,7 @@ def test_a_family_is_registered_once() -> None:
         "ser.models.config",
         "ser.train.option_table",
         "ser.train.identity",
+        "ser.api.metrics",
         "ser.models.nn.blocks",
         "ser.models.nn.attention",
         "ser.models.nn.gru",
