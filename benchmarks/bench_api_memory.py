@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.stores
+
 CALLS = (
     "read",
     "folds",
@@ -53,13 +55,9 @@ def build(path: Path, per_dialog: int) -> None:
     from ser.cache.manifest import Manifest
     from ser.cache.store import FeatureStore
     from ser.synth.manifest import example_columns
+    from tests.stores import session_ids
 
-    ids = [
-        f"Ses0{s}{g}_impro0{d}_{'FM'[u % 2]}{u:03d}"
-        for s in range(1, 6)
-        for d, g in enumerate("FM")
-        for u in range(per_dialog)
-    ]
+    ids = session_ids(per_dialog)
     cols = example_columns(ids)
     cols["label"] = [CODES[i % len(CODES)] for i in range(len(ids))]
     cols["order"] = [i % per_dialog for i in range(len(ids))]

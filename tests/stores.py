@@ -85,6 +85,16 @@ SetSpec = tuple[str, str, str, int, str]
 LABEL_CYCLE = ("neu", "hap", "sad", "ang", "exc", "fru")
 
 
+def session_ids(per_dialog: int) -> list[str]:
+    """IEMOCAP-shaped ids: 5 sessions x 2 dialogs x `per_dialog` utterances."""
+    return [
+        f"Ses0{s}{g}_impro0{d}_{'FM'[u % 2]}{u:03d}"
+        for s in range(1, 6)
+        for d, g in enumerate("FM")
+        for u in range(per_dialog)
+    ]
+
+
 def labelled_store(
     path: Path,
     sets: dict[str, SetSpec],
@@ -102,12 +112,7 @@ def labelled_store(
     `attrs`: the store's own (another corpus kind's, `CorpusKind.attrs()`). `attributes`:
     arousal, valence and dominance (1-5) that follow the label plus noise, so they are
     learnable too, with every tenth utterance's dominance missing (NaN)."""
-    ids = [
-        f"Ses0{s}{g}_impro0{d}_{'FM'[u % 2]}{u:03d}"
-        for s in range(1, 6)
-        for d, g in enumerate("FM")
-        for u in range(per_dialog)
-    ]
+    ids = session_ids(per_dialog)
     cols = example_columns(ids)
     labels = [LABEL_CYCLE[i % len(LABEL_CYCLE)] for i in range(len(ids))]
     if shuffle is not None:

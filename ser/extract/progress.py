@@ -14,10 +14,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 
-from ser.runtime.progress import INTERVAL, Clock, CountLines, RateColumn, task_bar
+from ser.runtime.progress import INTERVAL, Clock, CountLines, task_bar
 from ser.runtime.units import human_bytes
-
-__all__ = ["RateColumn", "print_estimate", "progress_bar"]  # RateColumn: where it was
 
 
 def progress_bar(

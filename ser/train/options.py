@@ -587,7 +587,7 @@ def shown_defaults(family: Family) -> dict[str, Any]:
         if not how.shown:
             continue
         if how.flat:  # the model's options, beside its family's name
-            defaults |= {k: v for k, v in field_defaults(family.config).items()}
+            defaults |= field_defaults(family.config)
         else:
             defaults[how.key or name] = getattr(family.train, name) if name in paper else None
     return json.loads(json.dumps(defaults))

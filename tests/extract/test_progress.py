@@ -46,7 +46,7 @@ def test_no_sets_to_write_is_no_estimate(tmp_path: Path) -> None:
 def test_the_live_bar_shows_a_task_s_unit_in_its_rate() -> None:
     from rich.progress import Progress
 
-    from ser.extract.progress import RateColumn
+    from ser.runtime.progress import RateColumn
 
     bar = Progress()
     bytes_task = bar.add_task("sha256", total=8, unit="MiB")

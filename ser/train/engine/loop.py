@@ -290,12 +290,11 @@ def clip_gradients(ensemble: Ensemble, max_norm: float) -> None:
     grads = [p.grad for p in ensemble.parameters() if p.grad is not None]
     if not grads:
         return
-    k = ensemble.members
-    rows = [g.reshape(k, -1) if k > 1 else g.reshape(1, -1) for g in grads]  # [K, n] each
-    norm = torch.stack([r.float().pow(2).sum(dim=1) for r in rows]).sum(dim=0).sqrt()  # [K]
+    k = ensemble.members  # a member alone holds its own tensors: no leading K (scale [1])
+    norm = torch.stack([g.reshape(k, -1).float().pow(2).sum(dim=1) for g in grads]).sum(0).sqrt()
     scale = (max_norm / (norm + 1e-6)).clamp(max=1.0)  # [K]
     for g in grads:
-        g.mul_(scale.view(-1, *[1] * (g.dim() - 1)).to(g.dtype) if k > 1 else scale[0].to(g.dtype))
+        g.mul_((scale.view(k, *[1] * (g.dim() - 1)) if k > 1 else scale).to(g.dtype))
 
 
 def _groups(ensemble: Ensemble, lr: float) -> list[torch.Tensor] | list[dict[str, object]]:
