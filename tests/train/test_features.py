@@ -156,7 +156,7 @@ def test_every_layer_is_addressed_by_one_pattern_the_last_text_layer_too() -> No
     assert _names(store, "roberta.L1", "roberta.L2.mean") == ["roberta.L1", "roberta.mean"]
     assert _names(store, "roberta.L2") == ["roberta"]  # gold text before the ASR's
     assert _names(store, "roberta.L2@asr-w") == ["roberta@asr-w"]
-    with pytest.raises(StoreError, match="'roberta.L3' is not in the store"):
+    with pytest.raises(StoreError, match=r"'roberta\.L3' is not in the store"):
         _names(store, "roberta.L3")
 
 
