@@ -32,7 +32,13 @@ from ser.cache.model_names import check_set_name
 from ser.errors import ConfigError
 from ser.extract.base import FeatureSetSpec, Level, Pending, PretrainedExtractor, base_attrs
 from ser.extract.device_rows import Hidden, finish_states
-from ser.extract.options import KindOptions, option
+from ser.extract.options import (
+    STORE_DTYPES,
+    KindOptions,
+    option,
+    store_dtype_option,
+    stored_dtype,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -210,6 +216,8 @@ def settle_options(options: LayerOptions, kind: str, name: str | None) -> None:
         raise ConfigError("--pooled-only needs --pool (mean, meanstd or both)")
     if name is not None:
         check_set_name(name)
+    canonical = stored_dtype(options.store_dtype)  # float16 given is the default
+    object.__setattr__(options, "store_dtype", None if canonical == STORE_DTYPES[0] else canonical)
 
 
 @dataclass(frozen=True)
@@ -221,6 +229,7 @@ class LayerOptions(KindOptions):
     layers: str = option("last", LAYERS_HELP, "both", metavar="LIST")
     pool: str = option("", POOL_HELP, "shared", metavar="LIST")
     pooled_only: bool = option(False, POOLED_ONLY_HELP, "shared")
+    store_dtype: str | None = store_dtype_option()
 
 
 class LayerExtractor(PretrainedExtractor):
@@ -260,14 +269,15 @@ class LayerExtractor(PretrainedExtractor):
         sample_rate: int | None,
         **extra: object,
     ) -> dict[str, Any]:
-        """`base_attrs` of the encoder's sets (float16 rows): the model's place (a folder:
-        found from anywhere), its type and its weights' checksum, then `extra`."""
+        """`base_attrs` of the encoder's sets (rows as `--store-dtype` says): the model's
+        place (a folder: found from anywhere), its type and its weights' checksum, then
+        `extra`."""
         return base_attrs(
             self.kind,
             self.modality,
             level,
             dim,
-            "float16",
+            stored_dtype(self.options.store_dtype),
             frame_shift=frame_shift,
             sample_rate=sample_rate,
             model=model_location(self.options.model),

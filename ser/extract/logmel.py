@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from ser.errors import ConfigError
 from ser.extract.base import Extractor, FeatureSetSpec, base_attrs, check_audio
-from ser.extract.options import KindOptions
+from ser.extract.options import STORE_DTYPES, KindOptions, store_dtype_option, stored_dtype
 
 if TYPE_CHECKING:  # torch loads with the filterbank, not with the registry
     import torch
@@ -53,8 +53,11 @@ class LogmelOptions(KindOptions):
     fmax: float | None = None
     mel_scale: MelScale = "slaney"
     log_offset: float = 1e-6
+    store_dtype: str | None = store_dtype_option()
 
     def __post_init__(self) -> None:
+        canonical = stored_dtype(self.store_dtype)  # float16 given is the default
+        object.__setattr__(self, "store_dtype", None if canonical == STORE_DTYPES[0] else canonical)
         if self.mel_scale not in ("slaney", "htk"):
             raise ConfigError(f"unknown mel_scale {self.mel_scale!r}: use slaney or htk")
         if self.n_mels < 1 or self.hop_ms <= 0 or self.win_ms <= 0 or self.log_offset <= 0:
@@ -123,7 +126,7 @@ class LogmelExtractor(Extractor):
             "audio",
             "frame",
             o.n_mels,
-            "float16",
+            stored_dtype(o.store_dtype),
             frame_shift=o.hop_length / o.sample_rate,
             sample_rate=o.sample_rate,
             n_mels=o.n_mels,

@@ -11,12 +11,34 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ser.errors import ConfigError
+
 T = TypeVar("T")
+#: What a set's rows can be stored as (`--store-dtype`): float16 unless asked, half the disk.
+STORE_DTYPES = ("float16", "float32")
 
 
 def option(default: T, help: str = "", flag: str | None = None, **meta: str) -> T:
     """An options field: its default, its `ser extract` help and how it is offered."""
     return field(default=default, metadata={"help": help, "flag": flag, **meta})
+
+
+def store_dtype_option() -> Any:
+    """The `store_dtype` field of a kind whose rows may be stored as float32."""
+    help = (
+        "dtype the sets' rows are stored in: float16 (the default, half the disk) or "
+        "float32 (an fp32 encoder's values kept whole)"
+    )
+    return option(None, help, "shared", metavar="float16|float32")
+
+
+def stored_dtype(value: str | None) -> str:
+    """The dtype `--store-dtype` `value` stores rows in (None: float16)."""
+    if value is None:
+        return STORE_DTYPES[0]
+    if value not in STORE_DTYPES:
+        raise ConfigError(f"--store-dtype {value!r}: choose {' or '.join(STORE_DTYPES)}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -31,8 +53,13 @@ class KindOptions:
 
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any]) -> dict[str, Any]:
-        """The options that make a feature set with these provenance attrs again."""
-        return {f.name: attrs[f.name] for f in dataclasses.fields(cls) if f.name in attrs}
+        """The options that make a feature set with these provenance attrs again (its
+        `dtype` as `store_dtype`, for the kinds that offer it; float16 is the default)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        found = {name: attrs[name] for name in names if name in attrs}
+        if "store_dtype" in names and attrs.get("dtype", STORE_DTYPES[0]) != STORE_DTYPES[0]:
+            found["store_dtype"] = attrs["dtype"]
+        return found
 
 
 @dataclass(frozen=True)

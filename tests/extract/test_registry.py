@@ -87,7 +87,12 @@ def test_the_flags_are_the_options_that_ask_for_one() -> None:
         f"{kind}_{field}": ((kind, field),) for kind in encoders for field in ("model", "layers")
     }
     shared = ("layers", "pool", "pooled_only")
-    assert found == {**own, **{field: tuple((k, field) for k in encoders) for field in shared}}
+    stored = {"store_dtype": tuple((k, "store_dtype") for k in (*encoders, "logmel"))}
+    assert found == {
+        **own,
+        **{field: tuple((k, field) for k in encoders) for field in shared},
+        **stored,
+    }
     assert "[default: bert-base-uncased]" in flags()["bert_model"].help
     assert "[default" not in flags()["speech_model"].help  # required
     assert flags()["pooled_only"].type is bool and flags()["layers"].shared
