@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ser.api.arguments import python_named
 from ser.api.store import Store
 from ser.errors import DiskFullError, PathError
 from ser.runs.record import RunRecord, head_summary, json_summary
 from ser.track.progress import Progress
-from ser.train.option_table import train_config
+from ser.train.option_table import train_config, train_options
 from ser.train.recipe import train as train_run
 
 if TYPE_CHECKING:
@@ -59,16 +60,19 @@ def train(progress: Progress | None = None, **options: Any) -> Run:
     ``batch_size``, ...), as values or as the command line's text (``epochs=2`` or
     ``"2"``, ``features="hubert+mpnet"``). `progress` (`ser.track.progress.Progress`)
     hears each note and epoch; by default nothing is printed. `store` may be an
-    opened `Store`. `ConfigError` for an
-    option that is unknown or that does not go with the others, as `ser train` refuses it."""
+    opened `Store`. `ConfigError` for an option that is unknown or that does not go with
+    the others, as `ser train` refuses it, naming the arguments as given here
+    (``batch_size``, ``overwrite=True``), not as flags."""
     if progress is not None and not isinstance(progress, Progress):
         raise TypeError(f"progress must be a ser.track.progress.Progress or None, got {progress!r}")
     for key in ("store", "test_store"):  # an opened store stands for its path
         if isinstance(options.get(key), Store):
             options[key] = str(options[key].path)
-    config = train_config(options)
-    with said_as_ser_errors("the run's folder"):
-        record = train_run(config, progress)
+    flags = {name: option.kind is bool for name, option in train_options().items()}
+    with python_named(flags):
+        config = train_config(options)
+        with said_as_ser_errors("the run's folder"):
+            record = train_run(config, progress)
     folder = Path(config.out) / record.name
     return Run(folder, record)
 

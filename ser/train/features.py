@@ -36,6 +36,11 @@ LAYER_REQUEST = re.compile(
     r"^(?P<stem>.+?)\.L(?P<layers>\*|\d+-\d+(?:_\d+(?:-\d+)?)*|\d+(?:_\d+(?:-\d+)?)+)"
     r"(?:\.(?P<pool>[a-z]+))?(?:@(?P<source>.+))?$"
 )
+#: One layer's set by its layer, whatever name it is stored under (`<stem>.L12.mean` is
+#: the set a text model's last layer keeps as `<stem>.mean`).
+ONE_LAYER = re.compile(
+    r"^(?P<stem>.+?)\.L(?P<layer>\d+)(?:\.(?P<pool>[a-z]+))?(?:@(?P<source>.+))?$"
+)
 #: What differs between the layer sets of one model (text sets below the last add n_layers).
 LAYER_KEYS = frozenset({"layer", "n_layers"})
 
@@ -136,7 +141,7 @@ def _candidates(request: str, infos: dict[str, Any]) -> list[str]:
         name
         for name, info in infos.items()
         if _asks_for(request, name, info.attrs) and not is_view(info.attrs)
-    ]
+    ] or _one_layer(request, infos)
     # A kind or stem (`mpnet`) means the set such a request always meant, when the store
     # also holds others of the model, which are asked for by name: the gold-text set, not
     # the ASR-text ones (`tiny-mpnet@asr-whisper-small`); frames or tokens, not their pooled
@@ -144,6 +149,21 @@ def _candidates(request: str, infos: dict[str, Any]) -> list[str]:
     for usual in (_gold, _unpooled, _last_text_layer):
         found = [name for name in found if usual(infos[name].attrs)] or found
     return found
+
+
+def _one_layer(request: str, infos: Mapping[str, Any]) -> list[str]:
+    """The sets `<stem>.L<n>[.pool][@source]` addresses by its layer: the one pattern
+    names every layer, the last one of a text model (stored as `<stem>[.pool]`) too."""
+    match = ONE_LAYER.match(request)
+    if match is None:
+        return []
+    layer = int(match["layer"])
+    asked = LayerRequest(match["stem"], (layer,), match["pool"], match["source"])
+    return [
+        name
+        for name, info in infos.items()
+        if info.attrs.get("layer") == layer and _is_layer_of(asked, name, info.attrs)
+    ]
 
 
 def _gold(attrs: Mapping[str, Any]) -> bool:

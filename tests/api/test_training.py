@@ -8,13 +8,17 @@ from pathlib import Path
 import pytest
 
 import ser
+from ser.api.arguments import python_spelled
 from ser.errors import ConfigError, PathError, SerError
 from ser.runs.record import RECORD
 from ser.track.progress import Progress
+from ser.train.option_table import train_options
 from ser.train.record import read_record
 from tests.api.conftest import FEATURES, TINY
 from tests.refused import one_line
 from tests.refused import ser as cli
+
+FLAGS = {name: option.kind is bool for name, option in train_options().items()}
 
 
 def test_the_run_is_the_one_ser_train_makes(
@@ -60,8 +64,8 @@ def test_a_run_prints_its_name_folder_and_scores_not_its_record(demo_run: Path) 
     ("options", "error", "said"),
     [
         ({"features": FEATURES, "bogus": 1}, ConfigError, "'bogus' is not a ser train option"),
-        ({"features": FEATURES, "epochs": "many"}, ConfigError, "--epochs: 'many' is not an"),
-        ({}, ConfigError, "--features is required"),
+        ({"features": FEATURES, "epochs": "many"}, ConfigError, "^epochs: 'many' is not an"),
+        ({}, ConfigError, "^features is required"),
         ({"features": FEATURES, "fusion": "none"}, ConfigError, "takes exactly one feature set"),
         ({"features": "hubert"}, SerError, "hubert"),
     ],
@@ -72,8 +76,28 @@ def test_a_refusal_is_the_error_ser_train_says(demo_store, tmp_path, options, er
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in options.items() if k != "bogus"]
     if "bogus" not in options:  # click refuses an unknown option before ser does
         line = one_line(cli("train", "--store", demo_store, "--out", tmp_path, *flags))
-        assert line == f"error: {raised.value}"
+        assert python_spelled(line, FLAGS) == f"error: {raised.value}"
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_a_refusal_from_python_names_the_arguments_not_the_flags(
+    demo_store: Path, tmp_path: Path
+) -> None:
+    options = {"features": FEATURES, "test_store": demo_store, "views": "all"}
+    with pytest.raises(ConfigError) as raised:
+        ser.train(store=demo_store, out=tmp_path, **options)
+    said = str(raised.value)
+    assert "views" in said and "test_store" in said and "--" not in said
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in options.items()]
+    line = one_line(cli("train", "--store", demo_store, "--out", tmp_path, *flags))
+    assert "--views" in line and python_spelled(line, FLAGS) == f"error: {said}"
+
+
+def test_python_spells_a_flag_as_its_argument_and_keeps_a_quoted_command() -> None:
+    said = "add --overwrite, or drop --no-rmm and --batch-size; `ser train --overwrite` runs it"
+    assert python_spelled(said, FLAGS) == (
+        "add overwrite=True, or drop rmm=False and batch_size; `ser train --overwrite` runs it"
+    )
 
 
 def test_an_output_folder_under_a_file_is_a_path_error(demo_store: Path, tmp_path: Path) -> None:
@@ -91,10 +115,10 @@ def test_ser_train_is_the_package_and_the_call() -> None:
 @pytest.mark.parametrize(
     ("options", "said"),
     [
-        ({"epochs": 2.7}, "--epochs: 2.7 is not an integer"),
-        ({"epochs": float("inf")}, "--epochs: inf is not an integer"),
+        ({"epochs": 2.7}, "epochs: 2.7 is not an integer"),
+        ({"epochs": float("inf")}, "epochs: inf is not an integer"),
         ({"threads": 1.5}, "1.5"),
-        ({"batch_size": "8.5"}, "--batch-size: '8.5' is not an integer"),
+        ({"batch_size": "8.5"}, "batch_size: '8.5' is not an integer"),
     ],
 )
 def test_a_number_that_is_no_count_is_refused_never_truncated(

@@ -144,6 +144,22 @@ def test_pooled_layers_and_transcripts_are_asked_for_as_their_names_say() -> Non
     )
 
 
+def test_every_layer_is_addressed_by_one_pattern_the_last_text_layer_too() -> None:
+    store = Store(
+        {
+            **_layers(TEXT, "roberta", range(3)),
+            **_layers({**TEXT, "level": "utterance"}, "roberta", range(3), pool="mean"),
+            **_layers(TEXT, "roberta", range(3), text_source="asr", transcripts="asr-w"),
+        }
+    )
+    # The last layer is stored as `roberta`, `roberta.mean`: `.L2` finds it as `.L1` does.
+    assert _names(store, "roberta.L1", "roberta.L2.mean") == ["roberta.L1", "roberta.mean"]
+    assert _names(store, "roberta.L2") == ["roberta"]  # gold text before the ASR's
+    assert _names(store, "roberta.L2@asr-w") == ["roberta@asr-w"]
+    with pytest.raises(StoreError, match=r"'roberta\.L3' is not in the store"):
+        _names(store, "roberta.L3")
+
+
 def test_a_layered_inputs_fingerprint_is_its_sets_in_layer_order() -> None:
     store = Store(_layers(SPEECH, "wavlm", range(3)))
     before = resolve_features(store, ["wavlm.L*"])[0].fingerprint
