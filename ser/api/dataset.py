@@ -282,6 +282,11 @@ def _checked(zscore: Mapping[str, ZScore], dims: Mapping[str, int]) -> dict[str,
         have = ", ".join(zscore) or "none"
         raise ConfigError(f"normalize holds no statistics of set {missing[0]} (it has: {have})")
     for name, dim in dims.items():
+        if not isinstance(zscore[name], ZScore):
+            raise TypeError(
+                f"normalize's statistics of {name} must be a ZScore (a dataset's zscore), "
+                f"got {type(zscore[name]).__name__}"
+            )
         if zscore[name].mean.shape[-1] != dim:
             shape = tuple(zscore[name].mean.shape)
             raise ConfigError(f"normalize's statistics of {name} are {shape}, its columns {dim}")

@@ -112,6 +112,8 @@ def test_normalize_refuses_what_it_cannot_use(chunked: Path) -> None:
         ser.FeatureDataset(chunked, EVERY, classes=4, normalize=fitted)
     with pytest.raises(ConfigError, match="it has none"):
         ser.FeatureDataset(chunked, "is13", ids=[], classes=4, normalize="train")
+    with pytest.raises(TypeError, match="statistics of is13 must be a ZScore"):
+        ser.FeatureDataset(chunked, "is13", classes=4, normalize={"is13": (0.0, 1.0)})  # type: ignore[dict-item]
     with pytest.raises(TypeError, match="normalize takes"):
         ser.FeatureDataset(chunked, "is13", classes=4, normalize=1.5)  # type: ignore[arg-type]
 
