@@ -8,6 +8,7 @@ them before a command reads a registry."""
 from ser.api import metrics
 from ser.api.batches import BlockBatches
 from ser.api.dataset import FeatureBatch, FeatureDataset, Item
+from ser.api.manifest import UtteranceTable
 from ser.api.model import Model, Predicted, Predictions, Segment, load
 from ser.api.splits import Fold, folds
 from ser.api.store import SetInfo, Store, open_store
@@ -29,6 +30,7 @@ __all__ = [
     "Segment",
     "SetInfo",
     "Store",
+    "UtteranceTable",
     "folds",
     "load",
     "metrics",

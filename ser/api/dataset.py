@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import torch
@@ -38,7 +38,12 @@ from ser.api.store import Store, as_store
 from ser.cache import FeatureStore
 from ser.errors import ConfigError
 from ser.models.batch import InputSpec
-from ser.train.data import FeatureTable, TrainData
+from ser.models.losses import balanced_weights
+from ser.train.data import FeatureTable, TrainData, ZScore, fit_zscore
+
+#: What `FeatureDataset`'s `normalize` takes: "train" (fitted on its own rows), a dataset
+#: made so (its statistics) or such statistics by set name; None: raw features.
+Normalize: TypeAlias = "str | FeatureDataset | Mapping[str, ZScore] | None"
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,12 @@ class FeatureDataset(Dataset[Item]):
     RAM), else the sets that do not fit (`streamed`) read from the store a chunk at a
     time through a cache within the budget; `budget` holds its bytes, `budget_source`
     where they came from. `progress`: a bar on stderr (plain lines when it is no
-    terminal) while the rows are read."""
+    terminal) while the rows are read.
+
+    `normalize="train"`: each set z-scored per column with the mean and standard deviation
+    of this dataset's own rows (a fold's training side), fitted by the trainer's
+    `fit_zscore` (streamed sets in one pass over their rows); `zscore` holds them. Another
+    side takes them as `normalize=<that dataset>` (or its `zscore`)."""
 
     def __init__(
         self,
@@ -96,6 +106,7 @@ class FeatureDataset(Dataset[Item]):
         *,
         memory_budget: str | int | None = None,
         progress: bool = False,
+        normalize: Normalize = None,
     ) -> None:
         opened = as_store(store)
         features, listed = feature_names(features), utterance_ids(ids)  # ids read once
@@ -118,6 +129,7 @@ class FeatureDataset(Dataset[Item]):
         self.classes: tuple[str, ...] = self.data.classes
         self.sets: tuple[str, ...] = tuple(self.data.features)
         self.specs = _input_specs(self.data)
+        self.zscore: dict[str, ZScore] | None = self._statistics(normalize)
 
     @property
     def dims(self) -> dict[str, int]:
@@ -141,7 +153,7 @@ class FeatureDataset(Dataset[Item]):
         for spec in self.specs:
             table = tables[spec.name]
             start, count = int(table.starts[index]), int(table.lengths_np[index])
-            rows = table.rows(torch.arange(start, start + count)).float()
+            rows = self._normed(spec.name, table.rows(torch.arange(start, start + count)))
             features[spec.name] = rows[0] if spec.view == "vector" else rows
         utt_id, label = str(self.data.utt_ids[index]), int(self.data.labels[index])
         return Item(utt_id, label, features, index)
@@ -185,6 +197,64 @@ class FeatureDataset(Dataset[Item]):
         }
         return BlockBatches(self.blocks, lengths, batch_size, seed)
 
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """`X` [n, columns] float32, each utterance's vectors of every set side by side in
+        `sets` order (`dims` wide each; a layered input's layers one after another),
+        z-scored as its items are; and `y` [n] int64, the class indices: what scikit-learn's
+        `fit(X, y)` takes. `ValueError` for a frame- or token-level set, which has no one
+        vector an utterance."""
+        frames = [t.feature for t in self.data.features.values() if t.feature.level != "utterance"]
+        if frames:
+            raise ValueError(
+                f"arrays() takes utterance-level sets; {frames[0].name} is {frames[0].level}-"
+                "level (rows of its own an utterance): pool them, or batch them with collate"
+            )
+        tables, columns = self._tables(), []
+        for spec in self.specs:
+            table = tables[spec.name]
+            vectors = self._normed(spec.name, table.rows(table.starts))  # [n, D] or [n, L, D]
+            columns.append(vectors.reshape(len(self), -1).numpy())
+        x = np.concatenate(columns, axis=1) if columns else np.zeros((len(self), 0), np.float32)
+        return x, self.data.labels.astype(np.int64)
+
+    def class_weights(self) -> torch.Tensor:
+        """[C] float32, the weights `ser train --class-weights balanced` gives the classes
+        of a training side of these labels (the trainer's `balanced_weights`: n / (C n_c),
+        0 for a class it lacks), in `classes` order; a loss's ``weight``."""
+        weights = balanced_weights(self.data.labels, len(self.classes))
+        return torch.as_tensor(weights, dtype=torch.float32)
+
+    def _statistics(self, normalize: Normalize) -> dict[str, ZScore] | None:
+        """The z-scores `normalize` asks for: fitted on this dataset's rows ("train"), or
+        another's, checked against its sets (None: none)."""
+        if normalize is None:
+            return None
+        if isinstance(normalize, str):
+            if normalize != "train":
+                raise ConfigError(
+                    "normalize takes 'train', a dataset made with it or its zscore; "
+                    f"got {normalize!r}"
+                )
+            if not len(self):
+                raise ConfigError("normalize='train' fits on the dataset's own rows: it has none")
+            return fit_zscore(self.data, np.arange(len(self)), sets=self.sets)
+        given = normalize.zscore if isinstance(normalize, FeatureDataset) else normalize
+        if isinstance(normalize, FeatureDataset) and given is None:
+            raise ConfigError("normalize: the dataset given was made without normalize='train'")
+        if not isinstance(given, Mapping):
+            raise TypeError(
+                f"normalize takes 'train', a FeatureDataset or its zscore; got {normalize!r}"
+            )
+        return _checked(given, self.dims)
+
+    def _normed(self, name: str, rows: torch.Tensor) -> torch.Tensor:
+        """`rows` [..., D] as float32, z-scored where the dataset normalizes."""
+        rows = rows.float()
+        if self.zscore is None:
+            return rows
+        z = self.zscore[name]
+        return (rows - z.mean) / z.std
+
     def _tables(self) -> dict[str, FeatureTable]:
         """The sets' tables, the streamed ones' made anew in a process other than the one
         that made them (a DataLoader's worker)."""
@@ -203,6 +273,24 @@ class FeatureDataset(Dataset[Item]):
         data.features = without_streams(self.data.features, self._streamed)
         state["_pid"] = None
         return state
+
+
+def _checked(zscore: Mapping[str, ZScore], dims: Mapping[str, int]) -> dict[str, ZScore]:
+    """Another dataset's `zscore`, for these sets of these `dims`."""
+    missing = [name for name in dims if name not in zscore]
+    if missing:
+        have = ", ".join(zscore) or "none"
+        raise ConfigError(f"normalize holds no statistics of set {missing[0]} (it has: {have})")
+    for name, dim in dims.items():
+        if not isinstance(zscore[name], ZScore):
+            raise TypeError(
+                f"normalize's statistics of {name} must be a ZScore (a dataset's zscore), "
+                f"got {type(zscore[name]).__name__}"
+            )
+        if zscore[name].mean.shape[-1] != dim:
+            shape = tuple(zscore[name].mean.shape)
+            raise ConfigError(f"normalize's statistics of {name} are {shape}, its columns {dim}")
+    return {name: zscore[name] for name in dims}
 
 
 def _input_specs(data: TrainData) -> list[InputSpec]:

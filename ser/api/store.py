@@ -1,5 +1,6 @@
-"""A feature store opened from Python (`open_store`): its sets, its utterances and one
-utterance's features as a numpy array, read through `ser.cache.FeatureStore` (docs/python.md):
+"""A feature store opened from Python (`open_store`): its sets, its utterances (their
+metadata as a table: `ser.api.manifest`) and one utterance's features as a numpy array,
+read through `ser.cache.FeatureStore` (docs/python.md):
 an utterance's rows alone, found by its set's row index (the offsets) and read from the
 chunks that hold them, never the whole set.
 """
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ser.api.manifest import UtteranceTable
 from ser.cache import FeatureStore
 from ser.errors import StoreError
 
@@ -59,6 +61,19 @@ class Store:
     def utterances(self) -> tuple[str, ...]:
         """Every utterance id of the store's manifest, in manifest order."""
         return tuple(str(u) for u in self.feature_store.manifest.utt_ids)
+
+    @property
+    def manifest(self) -> UtteranceTable:
+        """The utterances' metadata as a table, one row per utterance in manifest order:
+        `utt_id`, `label`, `speaker`, `dialog`, `transcript`, `wav` (its full path), ...
+        and the corpus's groups (IEMOCAP's `session`); `to_pandas()` for a DataFrame."""
+        return UtteranceTable(self.feature_store.manifest, self.corpus_root)
+
+    @property
+    def corpus_root(self) -> Path | None:
+        """Where the corpus was when the store was extracted (None: not recorded)."""
+        root = self.feature_store.attrs.get("corpus_root")
+        return Path(root) if root else None
 
     @property
     def corpus(self) -> str:

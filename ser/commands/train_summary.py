@@ -4,28 +4,17 @@ table (per fold, mean ± std, pooled), each head's columns said by the head
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from rich.table import Table
 
 from ser.heads.metrics import mean_std_text
-from ser.heads.recorded import entry_heads, record_heads
+from ser.heads.recorded import record_heads
 from ser.heads.reported import Reported
 from ser.report.runs import run_summary, spread_label
-from ser.runs.fold_entry import FoldEntry
 from ser.runs.record import RunRecord
-
-
-def fold_scores(entry: FoldEntry) -> str:
-    """``UA 61.00 WA 62.00 F1 60.00 sentiment-score MAE 1.13 `` of a finished fold."""
-    parts = []
-    for head in entry_heads(entry):
-        metrics = head.recorded(entry)
-        for key, header in head.console_columns():
-            parts.append(f"{header} {_number(head.number(metrics, key), head)} ")
-    return "".join(parts)
+from ser.track.console import score_text
 
 
 def summary_table(record: RunRecord) -> Table:
@@ -38,7 +27,7 @@ def summary_table(record: RunRecord) -> Table:
     for column in ("seed", "fold", *(c[2] for c in columns), "best epoch", "seconds"):
         table.add_column(column, justify="left" if column == "fold" else "right")
     for e in record.folds:
-        cells = (_number(h.number(h.recorded(e), key), h) for h, key, _ in columns)
+        cells = (score_text(h.number(h.recorded(e), key), h) for h, key, _ in columns)
         table.add_row(str(e.seed), e.fold, *cells, str(e.best_epoch), f"{e.seconds:.1f}")
     s = run_summary(record)
     n = int(s["n"])
@@ -47,7 +36,7 @@ def summary_table(record: RunRecord) -> Table:
     seeds = int(s["seeds"])
     over = "all folds" + (f", {seeds} seeds" if seeds > 1 else "")
     pooled = {h.name: h.pooled(record) for h in heads}
-    cells = (_number(h.number(pooled[h.name], key), h) for h, key, _ in columns)
+    cells = (score_text(h.number(pooled[h.name], key), h) for h, key, _ in columns)
     table.add_row("pooled", over, *cells, "", "")
     if any(e.stacked > 1 for e in record.folds):
         table.caption = "a fold's seconds: its stacked model's time / the members trained in it"
@@ -57,13 +46,6 @@ def summary_table(record: RunRecord) -> Table:
 def _names(record: RunRecord) -> str:
     """What a run without classes trained: its heads' names."""
     return ", ".join(h.name for h in record_heads([record]))
-
-
-def _number(value: float | None, head: Reported) -> str:
-    """A score to the head's decimals; "-": none."""
-    if value is None or math.isnan(value):
-        return "-"
-    return f"{value:.{head.decimals}f}"
 
 
 def _mean(summary: Mapping[str, Any], key: str, n: int, head: Reported) -> str:

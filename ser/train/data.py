@@ -13,7 +13,7 @@ layer mix.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -495,14 +495,17 @@ def constant_sets(data: TrainData) -> list[str]:
     ]
 
 
-def fit_zscore(data: TrainData, train: np.ndarray) -> dict[str, ZScore]:
-    """Per-dimension mean/std of each z-scored set over the `train` positions' clean rows
-    only (rows, so sequence and mean-pooled views are scaled alike)."""
+def fit_zscore(
+    data: TrainData, train: np.ndarray, sets: Collection[str] | None = None
+) -> dict[str, ZScore]:
+    """Per-dimension mean/std of each z-scored set (`sets`: these, whatever their kind:
+    a Python dataset's) over the `train` positions' clean rows only (rows, so sequence
+    and mean-pooled views are scaled alike)."""
     kept = torch.zeros(len(data), dtype=torch.bool, device=data.device)
     kept[torch.as_tensor(train, dtype=torch.long, device=data.device)] = True
     out = {}
     for name, table in data.features.items():
-        if not table.feature.zscore:
+        if not (table.feature.zscore if sets is None else name in sets):
             continue
         rows = torch.repeat_interleave(kept, table.lengths)  # [R] the train side's rows
         if table.stream is not None:

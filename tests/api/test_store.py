@@ -86,3 +86,36 @@ def test_an_utterances_rows_are_read_alone_and_are_its_own(
     rows[0, 0] = 123  # a caller's change is its own copy's
     again = store.read("hubert-tiny", store.utterances[4])
     np.testing.assert_array_equal(again, whole.utterance(4))
+
+
+def test_the_manifest_is_a_table_of_the_utterances(demo_store: Path) -> None:
+    store = ser.open_store(demo_store)
+    table = store.manifest
+    assert len(table) == len(store.utterances) and table["utt_id"].tolist() == list(
+        store.utterances
+    )
+    for column in ("utt_id", "label", "speaker", "session", "transcript", "wav"):
+        assert column in table.columns and len(table[column]) == len(table)
+    own = FeatureStore.open(demo_store).manifest
+    assert table["label"].tolist() == own.column("label").tolist()
+    # each wav a file under the corpus root the store recorded, not a path relative to it
+    assert store.corpus_root is not None and store.corpus_root.is_dir()
+    assert all(Path(wav).is_file() for wav in table["wav"])
+    row = table.row(store.utterances[1])
+    assert row["utt_id"] == store.utterances[1] and isinstance(row["session"], int)
+    assert row["transcript"] == own.column("transcript")[1]
+    with pytest.raises(ValueError, match="read-only"):
+        table["label"][0] = "ang"
+    with pytest.raises(KeyError, match="no column 'emotion'; the table has: utt_id"):
+        table["emotion"]
+    with pytest.raises(KeyError, match="no utterance 'nope'"):
+        table.row("nope")
+
+
+def test_the_manifest_as_a_dataframe(demo_store: Path) -> None:
+    pytest.importorskip("pandas")
+    table = ser.open_store(demo_store).manifest
+    frame = table.to_pandas()
+    assert len(frame) == len(table) and list(frame.columns) == list(table.columns)
+    utt = table["utt_id"][2]
+    assert frame.loc[utt, "wav"] == table["wav"][2] and frame.loc[utt, "label"] == table["label"][2]

@@ -139,3 +139,18 @@ def test_a_whole_float_is_a_count() -> None:
 def test_progress_that_is_no_progress_is_a_type_error(demo_store: Path) -> None:
     with pytest.raises(TypeError, match="progress must be"):
         ser.train("not a progress", store=demo_store, features=FEATURES)  # type: ignore[arg-type]
+
+
+def test_progress_true_shows_what_ser_train_shows_on_stderr(
+    demo_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ser.train(True, store=demo_store, features=FEATURES, out=tmp_path, **{**TINY, "epochs": 1})
+    said = capsys.readouterr()
+    assert said.out == ""  # stdout stays the caller's
+    lines = said.err.splitlines()
+    assert any(line.startswith("session5: train") for line in lines)  # the notes
+    # no terminal: the plain epoch lines, then the fold's scores, as `ser train 2>log` logs
+    assert any(line.startswith("seed 0 session5: epoch 1/1  loss ") for line in lines)
+    assert any(re.match(r"seed 0 session5: UA \d+\.\d\d WA ", line) for line in lines)
+    ser.train(False, store=demo_store, features=FEATURES, out=tmp_path, **{**TINY, "epochs": 1})
+    assert capsys.readouterr().err == ""

@@ -242,12 +242,12 @@ def test_live_progress_redraws_from_the_epoch_hook() -> None:
 
     from rich.console import Console
 
-    from ser.commands import train as train_cli
+    from ser.track.console import ConsoleProgress
 
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=100)
     clock = iter([10.0, 10.1, 10.3, 10.4])  # read once per epoch
-    progress = train_cli._ConsoleProgress(console, live=True)
+    progress = ConsoleProgress(console, live=True)
     with progress.bar:
         progress.clock = lambda: next(clock)
         assert not progress.bar.live.auto_refresh  # no redraw thread beside training
@@ -294,10 +294,10 @@ def test_messages_are_one_line_in_a_log() -> None:
 
     from rich.console import Console
 
-    from ser.commands import train as train_cli
+    from ser.track.console import ConsoleProgress
 
     out = io.StringIO()
-    progress = train_cli._ConsoleProgress(Console(file=out, width=30), live=False, plain=True)
+    progress = ConsoleProgress(Console(file=out, width=30), live=False, plain=True)
     text = "run: cpu, 2 torch threads (all 2, brief waits: affinity 2 cores, 1 worker)"
     progress.message(text)
     assert out.getvalue() == text + "\n"  # not wrapped at the console's 30 columns
@@ -315,11 +315,11 @@ def test_plain_epoch_lines_are_throttled_to_one_per_interval() -> None:
 
     from rich.console import Console
 
-    from ser.commands import train as train_cli
+    from ser.track.console import ConsoleProgress
 
     out = io.StringIO()
     times = iter([0.0, 10.0, 20.0, 35.0, 50.0, 70.0, 80.0, 90.0])  # fold start, per epoch
-    progress = train_cli._ConsoleProgress(
+    progress = ConsoleProgress(
         Console(file=out, width=40), live=False, plain=True, interval=30, clock=lambda: next(times)
     )
     with progress.bar:

@@ -194,13 +194,14 @@ def test_a_stacked_fold_says_its_seconds_are_a_share(store_path: Path, tmp_path:
     from rich.console import Console
 
     from ser.commands import train as train_cli
+    from ser.track.console import ConsoleProgress
 
     record = train(small_config(store_path, tmp_path, epochs=1, members_at_once=8))  # 5 as one
     entries = record.folds
     assert [e.stacked for e in entries] == [5] * 5
     assert len({e.seconds for e in entries}) == 1  # the model's time / 5, each
     console = Console(record=True, width=200)
-    progress = train_cli._ConsoleProgress(console, live=False)
+    progress = ConsoleProgress(console, live=False)
     progress.fold_end(0, "fold1", entries[0])
     whole = f"{5 * entries[0].seconds:.1f} s for 5 stacked members, {entries[0].seconds:.1f} s"
     assert f"{whole} a member)" in console.export_text()
