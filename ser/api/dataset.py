@@ -33,7 +33,7 @@ from ser.api.rows import (
     reopened,
     without_streams,
 )
-from ser.api.splits import close_streams, labelled_layout
+from ser.api.splits import labelled_layout
 from ser.api.store import Store, as_store
 from ser.cache import FeatureStore
 from ser.errors import ConfigError
@@ -113,14 +113,10 @@ class FeatureDataset(Dataset[Item]):
         classes = None if classes is None else str(classes)  # 4: "4", as the command line reads it
         budget, self.budget_source = dataset_budget(memory_budget)
         layout, label_set = labelled_layout(opened, classes, features)
-        try:
-            kept = layout.utt_ids.tolist()
-            positions = np.asarray(_positions(kept, listed, opened, label_set.name), dtype=np.int64)
-            store_of = opened.feature_store
-            tables, streamed = placed_rows(store_of, layout, positions, budget, progress)
-            self.blocks = blocks_of(layout, positions)  # [n] each item's block
-        finally:
-            close_streams(layout)
+        kept = layout.utt_ids.tolist()
+        positions = np.asarray(_positions(kept, listed, opened, label_set.name), dtype=np.int64)
+        tables, streamed = placed_rows(opened.feature_store, layout, positions, budget, progress)
+        self.blocks = blocks_of(layout, positions)  # [n] each item's block
         self.data = _subset(layout, positions, tables)
         self._streamed: dict[str, Streamed] = streamed
         self.budget = budget
@@ -133,8 +129,20 @@ class FeatureDataset(Dataset[Item]):
 
     @property
     def dims(self) -> dict[str, int]:
-        """Each set's feature dimension."""
+        """Each set's feature dimension: the last axis of its item (`shapes`)."""
         return {spec.name: spec.dim for spec in self.specs}
+
+    @property
+    def shapes(self) -> dict[str, tuple[int | None, ...]]:
+        """Each set's item shape, None for its frames (or tokens), which differ by item:
+        (None, dim) for a sequence, (dim,) for an utterance-level set, and a layered
+        input's layers before the last axis: (None, L, dim), (L, dim)."""
+        shapes: dict[str, tuple[int | None, ...]] = {}
+        for spec in self.specs:
+            layers = (spec.layers,) if spec.layers > 1 else ()
+            frames = (None,) if spec.view == "sequence" else ()
+            shapes[spec.name] = (*frames, *layers, spec.dim)
+        return shapes
 
     @property
     def streamed(self) -> tuple[str, ...]:

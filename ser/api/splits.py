@@ -56,7 +56,6 @@ def folds(
     features = None if features is None else feature_names(features)
     seed = count(seed, "seed")
     data, _ = labelled_layout(opened, classes, features)
-    close_streams(data)  # the row index alone was wanted
     kind = opened.feature_store.corpus.kind
     cut = kind.parse_protocol(protocol or kind.protocol)
     rows = fold_rows(opened.feature_store, data, dialog_model=False)
@@ -70,14 +69,18 @@ def labelled_layout(
     """The utterances `ser train` keeps of `store` (`ser.train.data.load_data`) with the
     class set `classes` (None: the corpus's default) and rows in every set of `features`
     (None: no set), on the CPU, each set's rows left in the store: its table a
-    `ser.train.stream.RowStream` of the kept utterances that has read nothing yet (only
-    the sets' offsets are read); and the class set."""
+    `ser.train.stream.RowStream` of the kept utterances that has read nothing (only the
+    sets' offsets are read, and its reader threads are stopped); and the class set. Read
+    once per `store` object: its folds and datasets share it (`Store.layouts`)."""
     opened = store.feature_store
     label_set = opened.corpus.label_set(classes or opened.corpus.kind.classes)
-    resolved = resolve_features(opened, parse_feature_list(features)) if features else []
-    return load_data(
-        opened, resolved, label_set, "cpu", placement=offsets_only(resolved)
-    ), label_set
+    key = (label_set.name, features)
+    if key not in store.layouts:
+        resolved = resolve_features(opened, parse_feature_list(features)) if features else []
+        data = load_data(opened, resolved, label_set, "cpu", placement=offsets_only(resolved))
+        close_streams(data)  # the row index alone is wanted: readers open their own
+        store.layouts[key] = (data, label_set)
+    return store.layouts[key]
 
 
 def offsets_only(features: list[ResolvedFeature]) -> Placement:

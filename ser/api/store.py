@@ -10,13 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ser.api.manifest import UtteranceTable
 from ser.cache import FeatureStore
 from ser.errors import StoreError
+
+if TYPE_CHECKING:
+    from ser.corpus.labels import LabelSet
+    from ser.train.data import TrainData
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,9 @@ class Store:
         self.feature_store = feature_store
         # Each set's offsets [N + 1] and level, read once, when it is first asked.
         self._index: dict[str, tuple[np.ndarray, str]] = {}
+        # The kept utterances' row index by (class set, features), read once for every
+        # fold and dataset made on this store (`ser.api.splits.labelled_layout`).
+        self.layouts: dict[tuple[str, str | None], tuple[TrainData, LabelSet]] = {}
 
     @property
     def path(self) -> Path:

@@ -66,3 +66,31 @@ def test_an_id_ser_train_would_not_keep_is_refused(labelled_stores) -> None:  # 
         ser.FeatureDataset(path, "is13", ids=[store.utterances[0], outside], classes="4")
     with pytest.raises(TypeError, match="ids takes a list"):  # one id: a wrong type
         ser.FeatureDataset(path, "is13", ids=store.utterances[0])
+
+
+def test_folds_and_datasets_of_one_store_read_its_row_index_once(
+    demo_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ser.api.splits
+
+    reads: list[int] = []
+    load_data = ser.api.splits.load_data
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(1)
+        return load_data(*args, **kwargs)
+
+    monkeypatch.setattr(ser.api.splits, "load_data", counted)
+    store = ser.open_store(demo_store)
+    folds = ser.folds(store, protocol="loso", classes=4, features=FEATURES)
+    train, test = (
+        ser.FeatureDataset(store, FEATURES, ids=s) for s in (folds[0].train, folds[0].test)
+    )
+    assert len(reads) == 1  # the class set's default "4" and 4 are one key
+    alone = ser.FeatureDataset(ser.open_store(demo_store), FEATURES, ids=folds[0].test)
+    assert len(reads) == 2  # another store object reads its own
+    for a, b in zip(test, alone, strict=True):
+        assert a.utt_id == b.utt_id and a.label == b.label
+        for name in a.features:
+            torch.testing.assert_close(a.features[name], b.features[name])
+    assert len(train) == len(folds[0].train)

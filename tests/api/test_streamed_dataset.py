@@ -225,3 +225,19 @@ def test_the_default_budget_is_ser_trains(chunked: Path, monkeypatch: pytest.Mon
     data = ser.FeatureDataset(chunked, features, ids=side(chunked, features), classes="4")
     assert data.streamed == streams and data.budget == free // 2
     assert data.budget_source == f"half of {human_bytes(free)} available RAM"
+
+
+def test_every_sets_item_shape_is_said_a_layered_inputs_layers_too(chunked: Path) -> None:
+    data = FeatureDataset(chunked, EVERY, ids=side(chunked, EVERY)[:3])
+    assert data.shapes == {
+        "hubert-tiny": (None, 6),
+        "bert-tiny": (None, 5),
+        "is13": (7,),
+        "enc.L0-2": (None, 3, 6),
+    }
+    assert data.dims == {name: shape[-1] for name, shape in data.shapes.items()}
+    item = data[0]
+    for name, shape in data.shapes.items():
+        assert item.features[name].shape[1:] == shape[1:] if shape[0] is None else shape
+    batch = data.collate([data[0], data[1]])
+    assert batch.x["enc.L0-2"].shape[2:] == (3, 6)  # [B, T, L, dim]
