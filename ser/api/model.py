@@ -140,7 +140,7 @@ def load(
     )
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-    return Model(config, open_predictor(config))
+    return Model(config, open_predictor(config, flag="checkpoint="))
 
 
 def _texts(paths: list[str], transcripts: str | Sequence[str | None] | None) -> list[str | None]:

@@ -44,8 +44,11 @@ class Model:
     asr: dict[str, Any] = field(default_factory=dict)  # Whisper, loaded when first needed
 
 
-def open_checkpoints(config: PredictConfig) -> tuple[list[Checkpoint], Exported | None]:
-    """The checkpoints `--run` or `--model` names (`--checkpoint` picks among them)."""
+def open_checkpoints(
+    config: PredictConfig, flag: str = "--checkpoint"
+) -> tuple[list[Checkpoint], Exported | None]:
+    """The checkpoints `--run` or `--model` names (`--checkpoint` picks among them;
+    `flag`: how the caller's user names it)."""
     if bool(config.run) == bool(config.model):
         raise ConfigError("give --run RUN or --model FOLDER (one of them)")
     if config.runtime not in RUNTIMES:
@@ -54,7 +57,7 @@ def open_checkpoints(config: PredictConfig) -> tuple[list[Checkpoint], Exported 
         if config.runtime != "torch":
             raise ConfigError("--runtime onnx runs an exported folder's graphs: give --model")
         refuse_while_trained(Path(config.run))  # its checkpoints are not whole yet
-        return load_run_checkpoints(Path(config.run), config.checkpoint), None
+        return load_run_checkpoints(Path(config.run), config.checkpoint, flag), None
     exported = load_exported(Path(config.model), stand_ins=bool(config.encoders))
     members = exported.checkpoints
     if config.checkpoint == "folds":
