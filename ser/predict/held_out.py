@@ -75,6 +75,7 @@ class RunCorpus:
     tails: dict[tuple[str, ...], int]  # each wav's relative parts (TAIL or more) -> row
     used: np.ndarray | None  # [N] bool: in the run's class set (None: unknown, all)
     tested: dict[str, frozenset[int]]  # a fold checkpoint's key -> its test side's rows
+    lengths: tuple[int, ...] = ()  # the tails' lengths, longest first
 
     def row_of(self, path: Path) -> int | None:
         """The manifest row `path` is the wav of (None: none)."""
@@ -83,8 +84,8 @@ class RunCorpus:
             if candidate in self.exact:
                 return self.exact[candidate]
         parts = absolute.parts
-        lengths = sorted({len(t) for t in self.tails}, reverse=True)
-        return next((self.tails[parts[-n:]] for n in lengths if parts[-n:] in self.tails), None)
+        found = (self.tails[parts[-n:]] for n in self.lengths if parts[-n:] in self.tails)
+        return next(found, None)
 
     def origin(self, path: Path, ckpts: Sequence[Checkpoint]) -> Origin | None:
         """Which of `ckpts` held the utterance `path` is out, and which saw it (None: no
@@ -121,8 +122,11 @@ def run_corpus(run_dir: Path, ckpts: Sequence[Checkpoint]) -> RunCorpus | None:
         if not Path(wav).is_absolute() and len(Path(wav).parts) >= TAIL:
             tails[Path(wav).parts] = row
     tested = {c.key: frozenset(_test_rows(c)) for c in ckpts if c.key != FINAL}
-    used = _in_class_set(store, manifest.column("label"), record.config.get("classes"))
-    return RunCorpus(store.path, manifest.utt_ids, exact, tails, used, tested)
+    # A run without the category trains on what its other heads' gold holds: not known here.
+    labels, classes = manifest.column("label"), record.config.get("classes")
+    used = _in_class_set(store, labels, classes) if record.classes else None
+    lengths = tuple(sorted({len(t) for t in tails}, reverse=True))
+    return RunCorpus(store.path, manifest.utt_ids, exact, tails, used, tested, lengths)
 
 
 def _test_rows(ckpt: Checkpoint) -> list[int]:

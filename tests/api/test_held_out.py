@@ -133,6 +133,7 @@ def test_an_utterance_outside_the_class_set_was_seen_by_none() -> None:
         {("S1", "a_1.wav"): 0, ("S1", "a_2.wav"): 1},
         np.array([True, False]),  # a_2's label is outside the run's class set
         {"seed0_f1": frozenset({0}), "seed0_f2": frozenset()},
+        (2,),
     )
     ckpts = [SimpleNamespace(key="seed0_f1"), SimpleNamespace(key="seed0_f2")]
     outside = corpus.origin(Path("/moved/S1/a_2.wav"), ckpts)  # type: ignore[arg-type]
