@@ -24,6 +24,7 @@ from safetensors.torch import load, save_file
 from ser import Json
 from ser.cache.atomic import atomic
 from ser.cache.fingerprint import LOCATIONS, model_location
+from ser.cache.formats import STORE_SUFFIXES
 from ser.errors import CheckpointError, ConfigError, ReportError, RunNotFound
 from ser.finetune.tuning import FineTune, Tuning, load_tuning, restore
 from ser.models import FamilyConfig, build_model
@@ -247,6 +248,11 @@ def no_checkpoints(run_dir: Path, recorded: Sequence[str]) -> CheckpointError | 
         return RunNotFound(
             f"{run_dir} does not exist: give the folder of a trained run (<out>/<name>, "
             f"which holds its {RECORD}) or of a `ser export`"
+        )
+    if run_dir.suffix.lower() in STORE_SUFFIXES:
+        return CheckpointError(
+            f"{run_dir} is a feature store, not a run: give the folder of a run trained on "
+            "it, <out>/<name>"
         )
     if not run_dir.is_dir():
         return CheckpointError(

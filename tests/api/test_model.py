@@ -76,9 +76,11 @@ def test_what_cannot_be_loaded_or_asked_is_refused(demo_run: Path, tmp_path: Pat
         ser.load(demo_run, batch_size=0)
 
 
-def test_a_folder_that_is_no_run_is_said_for_what_it_is(demo_run: Path, tmp_path: Path) -> None:
-    """A path not there, a folder without run.json, a folder of runs: each one line naming
-    the path and what to give, never the advice to train again."""
+def test_a_folder_that_is_no_run_is_said_for_what_it_is(
+    demo_run: Path, demo_store: Path, tmp_path: Path
+) -> None:
+    """A path not there, a folder without run.json, a store, a file, a folder of runs:
+    each one line naming the path and what to give, never the advice to train again."""
     gone = tmp_path / "no-such-run"
     with pytest.raises(RunNotFound) as missing:
         ser.load(gone)
@@ -92,6 +94,19 @@ def test_a_folder_that_is_no_run_is_said_for_what_it_is(demo_run: Path, tmp_path
     assert str(empty.value) == (
         f"{tmp_path} is not a run's folder (it holds no run.json): give the folder "
         "`ser train` wrote for the run, <out>/<name>"
+    )
+    with pytest.raises(CheckpointError) as store:
+        ser.load(demo_store)
+    assert str(store.value) == (
+        f"{demo_store} is a feature store, not a run: give the folder of a run trained on it, "
+        "<out>/<name>"
+    )
+    (tmp_path / "notes.txt").write_text("a file")
+    with pytest.raises(CheckpointError) as file:
+        ser.load(tmp_path / "notes.txt")
+    assert str(file.value) == (
+        f"{tmp_path / 'notes.txt'} is a file, not a run's folder: give the folder that holds "
+        "its run.json"
     )
     with pytest.raises(CheckpointError) as runs:
         ser.load(demo_run.parent)
