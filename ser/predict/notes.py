@@ -87,7 +87,8 @@ def _context_notes(
 
 def corpus_note(path: Path, ckpts: Sequence[Checkpoint]) -> str | None:
     """A note for an input recognisably from a corpus group that checkpoints saw (all
-    but the folds that test it: a random split or `final` holds every group)."""
+    but the folds that test it: a random split or `final` holds every group); where the
+    run's store knows the input, `ser.predict.held_out.Origin.note` says it exactly."""
     origins = [kind.origin for kind in KINDS.values() if kind.origin is not None]
     found = next(((o, g) for o in origins if (g := o.of_file(path)) is not None), None)
     if found is None:
