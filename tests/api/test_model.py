@@ -11,6 +11,7 @@ import ser
 from ser.errors import CheckpointError, ConfigError, RunNotFound, SerError
 from ser.export.write import ExportConfig, export_run
 from ser.predict.run import PredictConfig, predict
+from tests.api.conftest import FEATURES, TINY
 
 
 def recordings(demo: Path, n: int) -> tuple[list[str], list[str]]:
@@ -115,7 +116,9 @@ def test_a_folder_that_is_no_run_is_said_for_what_it_is(
     )
 
 
-def test_a_run_that_lost_its_checkpoints_is_told_to_resume(demo_run: Path, tmp_path: Path) -> None:
+def test_a_run_that_lost_its_checkpoints_is_told_to_resume(
+    demo_run: Path, demo_store: Path, tmp_path: Path
+) -> None:
     """checkpoints/ deleted: a plain resume trains them again (not --overwrite, which
     would throw the record away); in part: each missing file named."""
     run = tmp_path / "api"
@@ -127,7 +130,9 @@ def test_a_run_that_lost_its_checkpoints_is_told_to_resume(demo_run: Path, tmp_p
     assert said.startswith(f"{run}: the checkpoints of the 1 member(s) its run.json records ")
     assert "checkpoints/ folder is gone" in said and "without --overwrite" in said
     assert "\n" not in said
-    shutil.copytree(demo_run / "checkpoints", run / "checkpoints")
+    # The mend it names works: the same training, resumed, trains the member again.
+    ser.train(store=demo_store, features=FEATURES, out=tmp_path, name="api", **TINY)
+    assert ser.load(run, device="cpu").checkpoints == ("seed0_session5",)
     (run / "checkpoints" / "seed0_session5.safetensors").unlink()
     with pytest.raises(CheckpointError) as partial:
         ser.load(run)
