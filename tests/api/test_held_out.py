@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import ser
+from ser.errors import CheckpointError
 from ser.predict.held_out import Origin, RunCorpus
 from ser.train.checkpoint import checkpoint_dir
 from tests.refused import ser as ser_command
@@ -141,3 +142,15 @@ def test_an_utterance_outside_the_class_set_was_seen_by_none() -> None:
     inside = corpus.origin(Path("/corpus/S1/a_1.wav"), ckpts)  # type: ignore[arg-type]
     assert inside == Origin("a_1", ("seed0_f1",), ("seed0_f2",))
     assert corpus.origin(Path("/elsewhere/a_1.wav"), ckpts) is None  # type: ignore[arg-type]
+
+
+def test_a_fold_lost_names_the_whole_ones_as_python_gives_them(loso: Path, tmp_path: Path) -> None:
+    run = tmp_path / "loso"
+    shutil.copytree(loso, run)
+    keys = sorted(p.stem for p in checkpoint_dir(run).glob("*.json"))
+    (checkpoint_dir(run) / f"{keys[0]}.safetensors").unlink()
+    with pytest.raises(CheckpointError) as lost:
+        ser.load(run)
+    assert f'use the whole ones with checkpoint="{",".join(keys[1:])}", or delete it' in str(
+        lost.value
+    )
