@@ -84,6 +84,11 @@ class CheckpointError(SerError):
     """A run directory has no (usable) checkpoints."""
 
 
+class RunNotFound(CheckpointError, FileNotFoundError):
+    """A run (or model) folder that does not exist: a `FileNotFoundError` too, as Python's
+    own calls raise for a path that is not there."""
+
+
 # The errors of a path (not of the disk, not of the data), and what the system's words
 # leave unsaid.
 _PATH_HINTS = {

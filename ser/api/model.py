@@ -35,7 +35,9 @@ class Predicted:
     """One input's prediction. Whole: its `label`, `probabilities` and `attributes`;
     segmented (`segment=`): those are empty and `timeline` holds each segment's.
     `outputs`: every head of the run by name (emotion, attributes, sentiment, ...), its
-    outputs by name. `error`: why it could not be predicted (None: it was)."""
+    outputs by name. `error`: why it could not be predicted (None: it was). An input that
+    is an utterance of the run's own store has its id (`utterance`), the checkpoints whose
+    test side held it (`held_out_by`) and those that trained on it (`seen_by`)."""
 
     path: str
     label: str | None
@@ -46,6 +48,9 @@ class Predicted:
     notes: tuple[str, ...] = ()
     error: str | None = None
     timeline: tuple[Segment, ...] = ()
+    utterance: str | None = None
+    held_out_by: tuple[str, ...] = ()
+    seen_by: tuple[str, ...] = ()
 
 
 class Predictions(list[Predicted]):
@@ -123,7 +128,10 @@ def load(
     export` wrote (with config.json), its checkpoints opened as `ser predict --run` or
     `--model` opens them (the options are its own: `--checkpoint`, `--runtime`,
     `--encoder`, `--asr`, `--batch-size`); the encoders load at the first prediction.
-    `ConfigError` (or another `SerError`) for a folder that holds no such model."""
+    `checkpoint`: "folds" (their mean), "final", "held-out" (each of the run's own
+    utterances by the folds whose test side held it alone) or keys, comma-separated.
+    `RunNotFound` for a path not there, `CheckpointError` (or another `SerError`) for a
+    folder that holds no such model."""
     folder = Path(path)
     batch_size = count(batch_size, "batch_size")
     exported = (folder / CONFIG).is_file() and not (folder / RECORD).is_file()
@@ -140,7 +148,7 @@ def load(
     )
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-    return Model(config, open_predictor(config))
+    return Model(config, open_predictor(config, flag="checkpoint="))
 
 
 def _texts(paths: list[str], transcripts: str | Sequence[str | None] | None) -> list[str | None]:
@@ -182,7 +190,7 @@ def _whole(p: Prediction) -> Predicted:
     outputs = {name: part.named() for name, part in p.heads.items()}
     return Predicted(
         p.path, p.label, p.probabilities, p.attributes, outputs, p.transcript,
-        tuple(p.notes), p.error,
+        tuple(p.notes), p.error, (), p.utterance, p.held_out_by, p.seen_by,
     )  # fmt: skip
 
 
@@ -200,5 +208,6 @@ def _segmented(predictions: list[Prediction]) -> list[Predicted]:
         notes = tuple(dict.fromkeys(n for p in parts for n in p.notes))
         failed = all(p.error is not None for p in parts)
         error = parts[0].error if failed else None
-        made.append(Predicted(path, None, {}, {}, {}, None, notes, error, timeline))
+        known = (parts[0].utterance, parts[0].held_out_by, parts[0].seen_by)
+        made.append(Predicted(path, None, {}, {}, {}, None, notes, error, timeline, *known))
     return made

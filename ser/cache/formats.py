@@ -7,6 +7,9 @@ from pathlib import Path
 from ser.cache.backend import Backend
 from ser.errors import StoreError
 
+#: The suffixes of a store's path: a Zarr directory, an HDF5 file.
+STORE_SUFFIXES = (".zarr", ".h5", ".hdf5")
+
 
 def backend_for(path: Path, writable: bool) -> Backend:
     """The backend for ``path`` by its suffix: ``.zarr`` or ``.h5``/``.hdf5``."""

@@ -93,9 +93,11 @@ def _output(key: str, help: str) -> Callable[[Any], Any]:
     "--checkpoint",
     default="folds",
     show_default=True,
-    metavar="folds|final|KEY[,KEY...]",
+    metavar="folds|final|held-out|KEY[,KEY...]",
     help="'folds': mean over every (seed, fold) checkpoint (refused when one is missing "
-    "or unreadable); 'final'; or the keys of the checkpoints to average.",
+    "or unreadable); 'final'; 'held-out': each utterance of the run's own store by the "
+    "folds whose test side held it alone (others fail); or the keys of the checkpoints "
+    "to average.",
 )
 @click.option(
     "--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:N]", help=DEVICE_HELP
@@ -298,7 +300,12 @@ def _json(p: Prediction, result: PredictResult, spans: bool) -> dict[str, Any]:
         "order": p.order,
     }
     span = {"start": p.start, "end": p.end} if spans else {}
-    return {"path": p.path, **lead, **own, **span, **rest}
+    known = (
+        {"utterance": p.utterance, "held_out_by": [*p.held_out_by], "seen_by": [*p.seen_by]}
+        if p.utterance is not None
+        else {}
+    )  # an utterance of the run's own store
+    return {"path": p.path, **lead, **own, **known, **span, **rest}
 
 
 def _span(p: Prediction) -> list[str]:

@@ -31,8 +31,9 @@ import torch
 
 from ser.errors import ConfigError
 from ser.models.base import ModelOutput, SerModel
-from ser.models.batch import InputSpec
+from ser.models.batch import InputSpec, Unit
 from ser.models.config import FamilyConfig, FeatureInfo, TrainDefaults, plan_inputs
+from ser.models.probe import check_plugin_model, is_plugin
 from ser.models.registry import FAMILIES, Family, ModelConfig, family_of, register
 from ser.models.targets import Targets
 
@@ -72,22 +73,27 @@ def build_model(
     targets = targets or Targets()
     if targets.category is not None and n_classes < 2:
         raise ConfigError(f"a classifier needs at least 2 classes, got {n_classes}")
-    _check_views(config, inputs)
+    unit = _check_views(config, inputs)
+    family, width = family_of(config), targets.outputs(n_classes)
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
             torch.manual_seed(seed)
-        model = family_of(config).model(config, list(inputs), targets.outputs(n_classes))
+        model = family.model(config, list(inputs), width)
     model.targets, model.n_classes = targets, n_classes
+    if is_plugin(family.model):  # ser's own are the suite's to test
+        check_plugin_model(family.name, model, inputs, unit, width)
     return model
 
 
-def _check_views(config: FamilyConfig, inputs: list[InputSpec]) -> None:
-    """The views `plan_inputs` gives these sets (a sequence view read as frame level)."""
+def _check_views(config: FamilyConfig, inputs: list[InputSpec]) -> Unit:
+    """The views `plan_inputs` gives these sets (a sequence view read as frame level);
+    the unit it plans."""
     levels = {"sequence": "frame", "vector": "utterance"}
     infos = [FeatureInfo(s.name, s.modality, levels[s.view], s.dim, s.layers) for s in inputs]
-    _, planned = plan_inputs(config, infos)
+    unit, planned = plan_inputs(config, infos)
     for want, spec in zip(planned, inputs, strict=True):
         if want.view != spec.view:
             raise ConfigError(
                 f"{config.where} takes a {want.view} view of {spec.name}, got {spec.view}"
             )
+    return unit

@@ -28,7 +28,9 @@ class PredictConfig:
     transcript: str | None = None  # the one input's SRT/WebVTT file (--transcript)
     asr: str | None = None  # Whisper id or folder for inputs without a transcript
     asr_max_new_tokens: int = 128
-    checkpoint: str = "folds"  # "folds" (ensemble), "final" or keys, comma-separated
+    # "folds" (ensemble), "final", "held-out" (each input of the run's store by the folds
+    # that held it out: `ser.predict.held_out`) or keys, comma-separated
+    checkpoint: str = "folds"
     device: str = "auto"
     batch_size: int = BATCH_SIZE
     encoders: tuple[str, ...] = ()  # model folders standing in for moved ones (--encoder)
@@ -62,6 +64,11 @@ class Prediction:
     end: float | None = None
     # Each head's predictions by the head's name, in the run's head order ({}: it failed).
     heads: dict[str, Part] = field(default_factory=dict)
+    # An utterance of the run's own store (`ser.predict.held_out.Origin`): its id, the
+    # checkpoints whose test side held it and those that trained on it (None, (): not one).
+    utterance: str | None = None
+    held_out_by: tuple[str, ...] = ()
+    seen_by: tuple[str, ...] = ()
 
     def of(self, name: str) -> dict[str, float]:
         """The head `name`'s outputs by name ({}: none, or the input failed)."""

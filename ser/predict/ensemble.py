@@ -138,3 +138,29 @@ def ensemble(
     positions = np.arange(len(data))
     made = [outputs(c, data, positions, device) for c in ckpts]
     return tuple(np.mean(parts, axis=0) for parts in zip(*made, strict=True))
+
+
+def held_out_ensemble(
+    ckpts: Sequence[Checkpoint],
+    data: TrainData,
+    chosen: Sequence[Sequence[int]],
+    device: torch.device | str = "cpu",
+) -> tuple[np.ndarray, ...]:
+    """Each head's predictions [N, W] of `data`'s utterance i by the mean over
+    `ckpts[j]` for j in `chosen[i]` alone (none empty): each checkpoint scores only the
+    utterances chosen for it."""
+    if any(not js for js in chosen):
+        raise ValueError("every utterance needs at least one checkpoint")  # a caller's bug
+    counts = np.zeros(len(data), dtype=np.float32)
+    sums: list[np.ndarray] = []
+    for j, ckpt in enumerate(ckpts):
+        positions = np.array([i for i, js in enumerate(chosen) if j in js], dtype=np.int64)
+        if not len(positions):
+            continue
+        made = outputs(ckpt, data, positions, device)  # [len(positions), W] each
+        if not sums:
+            sums = [np.zeros((len(data), part.shape[1]), dtype=np.float32) for part in made]
+        for total, part in zip(sums, made, strict=True):
+            total[positions] += part
+        counts[positions] += 1
+    return tuple(total / counts[:, None] for total in sums)

@@ -41,18 +41,20 @@ def run_notes(
     ckpts: Sequence[Checkpoint],
     dialogs: Sequence[str | None] = (),
     failed: Sequence[str] = (),
+    averaged: bool = True,
 ) -> list[str]:
     """Notes about the whole prediction: dialog context lost or unused (`dialogs`: each
     input's dialog, None: alone; `failed`: dialogs missing a failed turn), folds that saw
-    the corpus."""
+    the corpus (`averaged`: every input by all of `ckpts`; not so held out)."""
     notes = _context_notes(dialog_level(ckpts), dialogs, failed)
     folds = sorted({f"{c.meta.get('fold')}" for c in ckpts if c.meta.get("fold") != FINAL})
-    if len(folds) > 1:
+    if len(folds) > 1 and averaged:
         notes.append(
             f"the {len(ckpts)} checkpoints averaged are folds ({', '.join(folds)}), each "
             "trained on the other sessions of the corpus: an input from the corpus was in "
             "the training data of every fold but the one that tests its session, so its "
-            "prediction is not a held-out one (give that fold with --checkpoint KEY)"
+            "prediction is not a held-out one (--checkpoint held-out predicts each of the "
+            "run's own utterances with the folds that tested it alone)"
         )
     return notes
 
@@ -85,7 +87,8 @@ def _context_notes(
 
 def corpus_note(path: Path, ckpts: Sequence[Checkpoint]) -> str | None:
     """A note for an input recognisably from a corpus group that checkpoints saw (all
-    but the folds that test it: a random split or `final` holds every group)."""
+    but the folds that test it: a random split or `final` holds every group); where the
+    run's store knows the input, `ser.predict.held_out.Origin.note` says it exactly."""
     origins = [kind.origin for kind in KINDS.values() if kind.origin is not None]
     found = next(((o, g) for o in origins if (g := o.of_file(path)) is not None), None)
     if found is None:

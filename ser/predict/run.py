@@ -97,7 +97,7 @@ def predict(
     keys = tuple(c.key for c in ckpts)
     dialogs = [item.dialog for item in items]
     cut = [p.dialog for p in predictions if p.error is not None and p.dialog is not None]
-    notes = tuple(run_notes(ckpts, dialogs, cut))
+    notes = tuple(run_notes(ckpts, dialogs, cut, averaged=not model.held_out))
     if windows is not None and dialog_level(ckpts):
         minutes = round(SECONDS_AT_ONCE / 60)
         notes += (SEGMENT_TURNS.format(segments=SEGMENTS_AT_ONCE, minutes=minutes),)
@@ -116,10 +116,11 @@ class Predictor:
     model: Model | None = None
 
 
-def open_predictor(config: PredictConfig) -> Predictor:
-    """The checkpoints `config` names (`--run` or `--model`, `--checkpoint`) on its device."""
+def open_predictor(config: PredictConfig, flag: str = "--checkpoint") -> Predictor:
+    """The checkpoints `config` names (`--run` or `--model`, `--checkpoint`: `flag` to
+    its user) on its device."""
     device = pick_device(config.device)
-    ckpts, exported = open_checkpoints(config)
+    ckpts, exported = open_checkpoints(config, flag)
     return Predictor(ckpts, exported, device)
 
 

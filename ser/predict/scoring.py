@@ -23,8 +23,9 @@ from ser.extract.plan import DEFAULT_BATCH_SECONDS as BATCH_SECONDS
 from ser.heads.predicted import Part
 from ser.predict.asr import reads_text, run_asr, transcripts
 from ser.predict.config import RUNTIMES, PredictConfig, Prediction
-from ser.predict.ensemble import ensemble, memory_data
+from ser.predict.ensemble import ensemble, held_out_ensemble, memory_data
 from ser.predict.features import Recreated, extract_all, extractors_for
+from ser.predict.held_out import HELD_OUT, Origin, RunCorpus, held_out_note, run_corpus
 from ser.predict.inputs import Item, load_waves
 from ser.predict.notes import corpus_note
 from ser.predict.onnx import OnnxRun, open_onnx
@@ -42,10 +43,15 @@ class Model:
     device: torch.device
     onnx: OnnxRun | None = None
     asr: dict[str, Any] = field(default_factory=dict)  # Whisper, loaded when first needed
+    corpus: RunCorpus | None = None  # the run's store's utterances (None: an export's)
+    held_out: bool = False  # each input by the checkpoints that held it out alone
 
 
-def open_checkpoints(config: PredictConfig) -> tuple[list[Checkpoint], Exported | None]:
-    """The checkpoints `--run` or `--model` names (`--checkpoint` picks among them)."""
+def open_checkpoints(
+    config: PredictConfig, flag: str = "--checkpoint"
+) -> tuple[list[Checkpoint], Exported | None]:
+    """The checkpoints `--run` or `--model` names (`--checkpoint` picks among them;
+    `flag`: how the caller's user names it)."""
     if bool(config.run) == bool(config.model):
         raise ConfigError("give --run RUN or --model FOLDER (one of them)")
     if config.runtime not in RUNTIMES:
@@ -54,7 +60,13 @@ def open_checkpoints(config: PredictConfig) -> tuple[list[Checkpoint], Exported 
         if config.runtime != "torch":
             raise ConfigError("--runtime onnx runs an exported folder's graphs: give --model")
         refuse_while_trained(Path(config.run))  # its checkpoints are not whole yet
-        return load_run_checkpoints(Path(config.run), config.checkpoint), None
+        which = "folds" if config.checkpoint == HELD_OUT else config.checkpoint
+        return load_run_checkpoints(Path(config.run), which, flag), None
+    if config.checkpoint == HELD_OUT:
+        raise ConfigError(
+            f"{flag}{'' if flag.endswith('=') else ' '}{HELD_OUT} needs the run's folder, whose "
+            f"checkpoints record their test sides; {config.model} is an exported one"
+        )
     exported = load_exported(Path(config.model), stand_ins=bool(config.encoders))
     members = exported.checkpoints
     if config.checkpoint == "folds":
@@ -81,7 +93,16 @@ def load_model(
     device: torch.device,
     message: Callable[[str], None],
 ) -> Model:
-    """The extractors (and with `--runtime onnx` the sessions) of `ckpts`, loaded."""
+    """The extractors (and with `--runtime onnx` the sessions) of `ckpts`, loaded, and
+    a run's store's utterances (`run_corpus`), which inputs are known as."""
+    corpus = run_corpus(Path(config.run), ckpts) if config.run else None
+    held_out = config.checkpoint == HELD_OUT
+    if held_out and corpus is None:
+        raise ConfigError(
+            f"checkpoint {HELD_OUT}: {config.run}'s store cannot be read (moved, or a "
+            "cross-corpus run's, whose test sides are another store's), so no input can be "
+            "known as one of its utterances; put the store back, or predict with the folds"
+        )
     features = features_of(ckpts)
     onnx = (
         open_onnx(exported, torch.get_num_threads())
@@ -97,7 +118,9 @@ def load_model(
     for r in recreated:
         if r.encoder is not None:
             message(f"{', '.join(r.names)}: encoder from {r.encoder} (weights match the run's)")
-    return Model(_standing_in(ckpts, recreated), features, recreated, device, onnx)
+    loaded = Model(_standing_in(ckpts, recreated), features, recreated, device, onnx)
+    loaded.corpus, loaded.held_out = corpus, held_out
+    return loaded
 
 
 def _standing_in(ckpts: list[Checkpoint], recreated: list[Recreated]) -> list[Checkpoint]:
@@ -147,6 +170,7 @@ def predict_items(
         load_waves(items, None)
     if reads_text(model.features):
         transcripts(items, config, model.device, message, run_asr(model.features), model.asr)
+    origins = _origins(items, model)
     failed = {i: item.error for i, item in enumerate(items) if item.error is not None}
     outputs: dict[str, list[Any]] = {}
     for r in model.recreated:
@@ -161,10 +185,40 @@ def predict_items(
     if model.onnx is not None and model.onnx.encoders:
         rate = int(next(iter(model.onnx.encoders.values()))[1]["sample_rate"])
         outputs.update(model.onnx.extract(waves[rate], failed))
-    for item in items:
-        if (note := corpus_note(item.path, model.ckpts)) is not None:
+    return _score(model, items, outputs, failed, origins)
+
+
+def _origins(items: list[Item], model: Model) -> list[Origin | None]:
+    """Each item as an utterance of the run's store (None: not one), said in its notes
+    (by the corpus's groups where the store does not know it: `corpus_note`); held out,
+    one that no checkpoint held out fails alone, saying why, before any encoder runs."""
+    found = [model.corpus.origin(i.path, model.ckpts) if model.corpus else None for i in items]
+    for item, origin in zip(items, found, strict=True):
+        if model.held_out:
+            if origin is None or not origin.held_out_by:
+                item.error = item.error or _not_held_out(item, origin, model)
+            elif origin.seen_by:
+                item.notes.append(held_out_note(origin))
+        elif origin is not None:
+            if (note := origin.note()) is not None:
+                item.notes.append(note)
+        elif (note := corpus_note(item.path, model.ckpts)) is not None:
             item.notes.append(note)
-    return _score(model, items, outputs, failed)
+    return found
+
+
+def _not_held_out(item: Item, origin: Origin | None, model: Model) -> str:
+    """Why `checkpoint held-out` cannot predict `item`."""
+    if origin is None:
+        store = model.corpus.store if model.corpus else "the run's store"
+        return (
+            f"{HELD_OUT}: {item.path} is no utterance of the run's store {store} (known by "
+            "its wav path), so no model held it out; predict it with the folds"
+        )
+    return (
+        f"{HELD_OUT}: utterance {origin.utterance} is on the training side of every fold "
+        "(no fold's test side holds it), so no model of the run held it out"
+    )
 
 
 def passes(model: Model) -> int:
@@ -173,7 +227,11 @@ def passes(model: Model) -> int:
 
 
 def _score(
-    model: Model, items: list[Item], outputs: dict[str, list[Any]], failed: dict[int, str]
+    model: Model,
+    items: list[Item],
+    outputs: dict[str, list[Any]],
+    failed: dict[int, str],
+    origins: list[Origin | None],
 ) -> list[Prediction]:
     ckpts = model.ckpts
     heads = ckpts[0].targets.heads
@@ -186,8 +244,16 @@ def _score(
         else:
             turns = [(items[i].dialog, items[i].order) for i in ok]  # conversations, if given
             data = memory_data(ckpts[0], arrays, model.device, turns)
-            made = ensemble(ckpts, data, model.device)
+            if model.held_out:  # each by the checkpoints that held it out
+                held = [set(o.held_out_by) if o else set() for o in (origins[i] for i in ok)]
+                chosen = [[j for j, c in enumerate(ckpts) if c.key in h] for h in held]
+                made = held_out_ensemble(ckpts, data, chosen, model.device)
+            else:
+                made = ensemble(ckpts, data, model.device)
     predictions = [_prediction(i, item, failed) for i, item in enumerate(items)]
+    for p, o in zip(predictions, origins, strict=True):
+        if o is not None:
+            p.utterance, p.held_out_by, p.seen_by = o.utterance, o.held_out_by, o.seen_by
     names = ckpts[0].targets.names(ckpts[0].classes)
     for j, i in enumerate(ok):
         for head, named, rows in zip(heads, names, made, strict=True):

@@ -24,7 +24,8 @@ from safetensors.torch import load, save_file
 from ser import Json
 from ser.cache.atomic import atomic
 from ser.cache.fingerprint import LOCATIONS, model_location
-from ser.errors import CheckpointError, ConfigError, ReportError
+from ser.cache.formats import STORE_SUFFIXES
+from ser.errors import CheckpointError, ConfigError, ReportError, RunNotFound
 from ser.finetune.tuning import FineTune, Tuning, load_tuning, restore
 from ser.models import FamilyConfig, build_model
 from ser.models.batch import InputSpec
@@ -214,17 +215,18 @@ def _which(meta: object, key: str) -> str:
     return key
 
 
-def load_run_checkpoints(run_dir: Path, which: str = "folds") -> list[Checkpoint]:
+def load_run_checkpoints(
+    run_dir: Path, which: str = "folds", flag: str = "--checkpoint"
+) -> list[Checkpoint]:
     """The checkpoints a prediction uses: "folds" (every (seed, fold)), "final", or keys
     (comma-separated). The members run.json records must be whole: a missing or
-    unreadable one is named and refused (`check_members`), never averaged without."""
+    unreadable one is named and refused (`check_members`), never averaged without;
+    `flag`: how the caller's user names the choice (`--checkpoint`, `checkpoint=`)."""
     keys = checkpoint_keys(run_dir)
-    if not keys:
-        raise CheckpointError(
-            f"{run_dir} holds no checkpoints (a run trained before ser saved them, or not a "
-            f"run directory): train it again with `ser train ... --overwrite` to get them"
-        )
-    members = all_members(run_dir, run_members(run_dir) or [])
+    recorded = run_members(run_dir) or []
+    if not keys and (refusal := no_checkpoints(Path(run_dir), recorded)) is not None:
+        raise refusal
+    members = all_members(run_dir, recorded)
     if which == "folds":
         chosen = [k for k in members if k != FINAL]
     else:
@@ -234,8 +236,57 @@ def load_run_checkpoints(run_dir: Path, which: str = "folds") -> list[Checkpoint
                 f"{run_dir} has no checkpoint {which!r}: it has {', '.join(keys)}"
                 + ("" if which != FINAL else " (train with --final for one)")
             )
-    check_members(run_dir, chosen, members, "--checkpoint")
+    check_members(run_dir, chosen, members, flag)
     return [load_checkpoint(run_dir, k) for k in chosen]
+
+
+def no_checkpoints(run_dir: Path, recorded: Sequence[str]) -> CheckpointError | None:
+    """Why `run_dir`, which holds no whole checkpoint, gives none, and what to do, in one
+    sentence; None where files of a `recorded` member are there in part, which
+    `check_members` names one by one."""
+    if not run_dir.exists():
+        return RunNotFound(
+            f"{run_dir} does not exist: give the folder of a trained run (<out>/<name>, "
+            f"which holds its {RECORD}) or of a `ser export`"
+        )
+    if run_dir.suffix.lower() in STORE_SUFFIXES:
+        return CheckpointError(
+            f"{run_dir} is a feature store, not a run: give the folder of a run trained on "
+            "it, <out>/<name>"
+        )
+    if not run_dir.is_dir():
+        return CheckpointError(
+            f"{run_dir} is a file, not a run's folder: give the folder that holds its {RECORD}"
+        )
+    if not (run_dir / RECORD).is_file():
+        return CheckpointError(_not_a_run(run_dir))
+    folder = checkpoint_dir(run_dir)
+    if any((folder / f"{k}{s}").exists() for k in recorded for s in (".json", ".safetensors")):
+        return None
+    if recorded:
+        gone = "is gone" if not folder.is_dir() else "holds none of them"
+        return CheckpointError(
+            f"{run_dir}: the checkpoints of the {len(recorded)} member(s) its {RECORD} "
+            f"records are missing (its {CHECKPOINTS}/ folder {gone}): train the run again "
+            "with the options it was trained with and without --overwrite (its `ser train` "
+            "command, or `ser.train`), which trains them again and keeps its record"
+        )
+    return CheckpointError(
+        f"{run_dir} holds no checkpoints (a run trained before ser saved them, or one "
+        "that has not finished a fold): train it again with `ser train ... --overwrite` "
+        "to get them"
+    )
+
+
+def _not_a_run(folder: Path) -> str:
+    """What a folder without run.json is, when it is not a run's, and what to give."""
+    runs = sorted(p.parent for p in folder.glob(f"*/{RECORD}"))
+    if runs:
+        return f"{folder} is a folder of runs, not a run: give one of them, such as {runs[0]}"
+    return (
+        f"{folder} is not a run's folder (it holds no {RECORD}): give the folder `ser train` "
+        "wrote for the run, <out>/<name>"
+    )
 
 
 def recorded_members(record: RunRecord) -> list[str]:
@@ -308,7 +359,9 @@ def check_members(run_dir: Path, chosen: Sequence[str], recorded: Sequence[str],
     if not problems:
         return
     whole = [k for k in recorded if k != FINAL and member_problem(run_dir, k) is None]
-    told = f"use the whole ones with {flag} {','.join(whole)}, or " if whole else ""
+    keys = ",".join(whole)
+    given = f'{flag}"{keys}"' if flag.endswith("=") else f"{flag} {keys}"  # Python's or a flag
+    told = f"use the whole ones with {given}, or " if whole else ""
     one = len(problems) == 1
     raise CheckpointError(
         f"{'; '.join(problems)}: {told}delete {'it' if one else 'what is left of them'} and "

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 import ser
-from ser.errors import ConfigError, SerError
+from ser.errors import CheckpointError, ConfigError, RunNotFound, SerError
 from ser.export.write import ExportConfig, export_run
 from ser.predict.run import PredictConfig, predict
+from tests.api.conftest import FEATURES, TINY
 
 
 def recordings(demo: Path, n: int) -> tuple[list[str], list[str]]:
@@ -66,10 +68,75 @@ def test_an_input_that_fails_fails_alone(demo: Path, demo_run: Path, tmp_path: P
 
 
 def test_what_cannot_be_loaded_or_asked_is_refused(demo_run: Path, tmp_path: Path) -> None:
-    with pytest.raises(SerError, match="no checkpoints"):
+    with pytest.raises(SerError, match="not a run's folder"):
         ser.load(tmp_path)
     model = ser.load(demo_run, device="cpu")
     with pytest.raises(ConfigError, match="transcripts: 1 given for 2 path"):
         model.predict(["a.wav", "b.wav"], transcripts=["one"])
     with pytest.raises(ConfigError, match="batch_size"):
         ser.load(demo_run, batch_size=0)
+
+
+def test_a_folder_that_is_no_run_is_said_for_what_it_is(
+    demo_run: Path, demo_store: Path, tmp_path: Path
+) -> None:
+    """A path not there, a folder without run.json, a store, a file, a folder of runs:
+    each one line naming the path and what to give, never the advice to train again."""
+    gone = tmp_path / "no-such-run"
+    with pytest.raises(RunNotFound) as missing:
+        ser.load(gone)
+    assert isinstance(missing.value, FileNotFoundError)
+    assert str(missing.value) == (
+        f"{gone} does not exist: give the folder of a trained run (<out>/<name>, which "
+        "holds its run.json) or of a `ser export`"
+    )
+    with pytest.raises(CheckpointError) as empty:
+        ser.load(tmp_path)
+    assert str(empty.value) == (
+        f"{tmp_path} is not a run's folder (it holds no run.json): give the folder "
+        "`ser train` wrote for the run, <out>/<name>"
+    )
+    with pytest.raises(CheckpointError) as store:
+        ser.load(demo_store)
+    assert str(store.value) == (
+        f"{demo_store} is a feature store, not a run: give the folder of a run trained on it, "
+        "<out>/<name>"
+    )
+    (tmp_path / "notes.txt").write_text("a file")
+    with pytest.raises(CheckpointError) as file:
+        ser.load(tmp_path / "notes.txt")
+    assert str(file.value) == (
+        f"{tmp_path / 'notes.txt'} is a file, not a run's folder: give the folder that holds "
+        "its run.json"
+    )
+    with pytest.raises(CheckpointError) as runs:
+        ser.load(demo_run.parent)
+    assert str(runs.value) == (
+        f"{demo_run.parent} is a folder of runs, not a run: give one of them, such as {demo_run}"
+    )
+
+
+def test_a_run_that_lost_its_checkpoints_is_told_to_resume(
+    demo_run: Path, demo_store: Path, tmp_path: Path
+) -> None:
+    """checkpoints/ deleted: a plain resume trains them again (not --overwrite, which
+    would throw the record away); in part: each missing file named."""
+    run = tmp_path / "api"
+    shutil.copytree(demo_run, run)
+    shutil.rmtree(run / "checkpoints")
+    with pytest.raises(CheckpointError) as lost:
+        ser.load(run)
+    said = str(lost.value)
+    assert said.startswith(f"{run}: the checkpoints of the 1 member(s) its run.json records ")
+    assert "checkpoints/ folder is gone" in said and "without --overwrite" in said
+    assert "\n" not in said
+    # The mend it names works: the same training, resumed, trains the member again.
+    ser.train(store=demo_store, features=FEATURES, out=tmp_path, name="api", **TINY)
+    assert ser.load(run, device="cpu").checkpoints == ("seed0_session5",)
+    (run / "checkpoints" / "seed0_session5.safetensors").unlink()
+    with pytest.raises(CheckpointError) as partial:
+        ser.load(run)
+    weights = run / "checkpoints" / "seed0_session5.safetensors"
+    assert str(partial.value).startswith(
+        f"checkpoint {weights} (the weights of seed 0, fold session5) is missing: delete it "
+    )

@@ -43,7 +43,7 @@ def test_table_and_success(trained_run) -> None:
 
 def test_run_without_checkpoints_is_a_user_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["predict", "--run", str(tmp_path), "a.wav"])
-    assert result.exit_code == 2 and "holds no checkpoints" in result.stderr
+    assert result.exit_code == 2 and "is not a run's folder (it holds no run.json)" in result.stderr
     assert result.stderr.startswith("error: ")  # the threads note waits for a started run
 
 

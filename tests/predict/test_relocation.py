@@ -174,8 +174,10 @@ def test_dialog_models_and_fold_ensembles_say_what_the_prediction_is_not(
     assert "dialog-level" in dialog and "dialog of one utterance" in dialog
     assert "folds (fold1, fold2, fold3, fold4, fold5)" in folds and "--checkpoint" in folds
     (note,) = result.predictions[0].notes
-    assert note.startswith("looks like an utterance of the corpus's session 3: ")
+    # Known by its wav in the run's store: its utterance id and the folds that saw it.
+    assert note.startswith("utterance Ses03M_impro05a_F000 of the run's store: ")
     assert "seed0_fold1, seed0_fold2, seed0_fold4, seed0_fold5 trained on" in note
+    assert result.predictions[0].held_out_by == ("seed0_fold3",)
     # Its own fold alone: a held-out prediction, nothing to say about the corpus.
     own = predict(config(made_here, wav(synthetic_corpus, 3), checkpoint="seed0_fold3"))
     assert own.notes == (result.notes[0],) and own.predictions[0].notes == []
@@ -192,7 +194,8 @@ def test_on_the_command_line_the_notes_are_lines_and_json_fields(
     as_json = CliRunner().invoke(main, [*args, "--device", "cpu", "--json"])
     payload = json.loads(as_json.stdout.strip().splitlines()[-1])
     assert payload["dialog_context_lost"] is True and len(payload["notes"]) == 2
-    assert "session 3" in payload["predictions"][0]["notes"][0]
+    assert "Ses03M_impro05a_F000" in payload["predictions"][0]["notes"][0]
+    assert payload["predictions"][0]["held_out_by"] == ["seed0_fold3"]
 
 
 def test_a_checkpoint_records_a_store_s_relative_folder_resolved(
