@@ -36,8 +36,9 @@ class StoreLocked(StoreError):
     """Another process holds the store's write lock."""
 
 
-class ConfigError(SerError):
-    """Options that cannot work together (e.g. a fusion the features' shapes don't allow)."""
+class ConfigError(SerError, ValueError):
+    """Options that cannot work together (e.g. a fusion the features' shapes don't allow),
+    or a value an option cannot take: a `ValueError`, as Python's own calls raise for one."""
 
 
 def chosen(
