@@ -231,8 +231,9 @@ def untrained_lines(
 def unvalidated_lines(
     folds: Sequence[Fold], labels: np.ndarray, classes: Sequence[str]
 ) -> list[str]:
-    """A line for each fold whose validation side holds one class alone: every epoch
-    scores alike on it (UA of one class), so the epoch it selects says nothing."""
+    """A line for each fold whose validation side holds one class alone (every epoch
+    scores alike on it: UA of one class, so the epoch it selects says nothing) or lacks
+    a class (the epoch is chosen by the others alone)."""
     lines = []
     for fold in folds:
         held = np.unique(labels[fold.val])
@@ -241,6 +242,13 @@ def unvalidated_lines(
                 f"{fold.name}: its validation side holds only {classes[int(held[0])]} "
                 f"({len(fold.val)} utterances): the epoch it selects says nothing; carve "
                 "another (--val random10) or train the fixed epochs (--val none)"
+            )
+        elif len(fold.val) and len(held) < len(classes):
+            lacking = ", ".join(c for i, c in enumerate(classes) if i not in set(held.tolist()))
+            lines.append(
+                f"{fold.name}: its validation side holds no {lacking} ({len(fold.val)} "
+                f"utterances): the epoch it selects is chosen by the {len(held)} classes it "
+                "holds; carve another (--val random10) or train the fixed epochs (--val none)"
             )
     return lines
 

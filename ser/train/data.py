@@ -25,6 +25,7 @@ import torch
 from ser.cache import FeatureStore
 from ser.cache.store_types import FeatureData
 from ser.corpus.labels import LabelSet
+from ser.corpus.protocols.folds import Fold
 from ser.errors import ConfigError
 from ser.heads.base import GoldSource
 from ser.heads.emotion import OUTSIDE
@@ -486,13 +487,35 @@ def constant_sets(data: TrainData) -> list[str]:
     """The held sets whose every row is the same (no column varies: silent audio, one
     transcript for every utterance): nothing in them tells one utterance from another.
     A streamed set is not read whole for this."""
-    return [
-        name
-        for name, table in data.features.items()
-        if table.stream is None
-        and len(table.clean)
-        and not bool((table.clean.amax(dim=0) != table.clean.amin(dim=0)).any())
-    ]
+    return [n for n, t in data.features.items() if t.stream is None and _one_row(t, None)]
+
+
+def constant_sides(data: TrainData, folds: Sequence[Fold]) -> list[str]:
+    """ "set: fold, fold" for each held set, not the same over every utterance, whose rows
+    are all the same over a fold's training side: it teaches those folds nothing."""
+    lines = []
+    for name, table in data.features.items():
+        if table.stream is not None or _one_row(table, None):
+            continue
+        named = [f.name for f in {f.name: f for f in folds}.values() if _one_row(table, f)]
+        lines += [f"{name}: {', '.join(named)}"] if named else []
+    return lines
+
+
+def _one_row(table: FeatureTable, fold: Fold | None) -> bool:
+    """Whether `table`'s rows (of `fold`'s training side; None: all) are all the same.
+    The first rows end it where they differ, as they almost always do: no whole pass."""
+    if fold is None:
+        rows = torch.arange(len(table.clean), device=table.clean.device)
+    else:
+        kept = torch.zeros(len(table.lengths), dtype=torch.bool, device=table.clean.device)
+        kept[torch.as_tensor(fold.train, dtype=torch.long, device=kept.device)] = True
+        rows = torch.nonzero(torch.repeat_interleave(kept, table.lengths)).flatten()  # [R_train]
+    if not len(rows):
+        return False
+    first = table.clean[rows[0]]
+    blocks = (rows[:64], *rows[64:].split(1 << 16))
+    return all(bool((table.clean[block] == first).all()) for block in blocks)
 
 
 def fit_zscore(

@@ -37,7 +37,7 @@ from ser.train.augment import check_inputs
 from ser.train.batches import untrained_lines, unvalidated_lines
 from ser.train.calibration import read_votes
 from ser.train.checkpoint import located
-from ser.train.data import OUTSIDE, TrainData, constant_sets, load_data
+from ser.train.data import OUTSIDE, TrainData, constant_sets, constant_sides, load_data
 from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
 from ser.train.options import ResolvedConfig, TrainConfig
 from ser.train.placement import Placement, place_inputs
@@ -377,6 +377,12 @@ def _folds_said(
             progress.message(line)
         for line in unvalidated_lines(folds, data.labels, data.classes):
             progress.message(line)
+    for line in constant_sides(data, folds):
+        progress.message(
+            f"{line}: the training side's rows are all the same: it teaches these folds "
+            "nothing (silent audio or one transcript there? ser store info); extract it "
+            "again, or take a protocol whose training sides it varies in"
+        )
     sides = [(inputs.store, inputs.features)]
     if inputs.test is not None:  # its rows follow the training store's (`data.test_from`)
         sides.append((inputs.test.store, inputs.test.features))
