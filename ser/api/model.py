@@ -120,14 +120,15 @@ def load(
     device: str = "auto",
     checkpoint: str = "folds",
     runtime: str = "torch",
-    encoders: Sequence[str] = (),
+    encoders: str | Path | Sequence[str | Path] = (),
     asr: str | None = None,
     batch_size: int = 16,
 ) -> Model:
     """The model of a run folder (``<out>/<name>``, with run.json) or of a folder `ser
     export` wrote (with config.json), its checkpoints opened as `ser predict --run` or
     `--model` opens them (the options are its own: `--checkpoint`, `--runtime`,
-    `--encoder`, `--asr`, `--batch-size`); the encoders load at the first prediction.
+    `--encoder`, `--asr`, `--batch-size`; `encoders` one folder or several); the encoders
+    load at the first prediction.
     `checkpoint`: "folds" (their mean), "final", "held-out" (each of the run's own
     utterances by the folds whose test side held it alone) or keys, comma-separated.
     `RunNotFound` for a path not there, `CheckpointError` (or another `SerError`) for a
@@ -142,13 +143,22 @@ def load(
         checkpoint=checkpoint,
         device=device,
         runtime=runtime,
-        encoders=tuple(encoders),
+        encoders=_folders(encoders),
         asr=asr,
         batch_size=batch_size,
     )
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
     return Model(config, open_predictor(config, flag="checkpoint="))
+
+
+def _folders(encoders: object) -> tuple[str, ...]:
+    """`encoders` as folders: one folder (a text or a path) or several."""
+    if isinstance(encoders, str | Path):
+        return (str(encoders),)
+    if isinstance(encoders, list | tuple) and all(isinstance(e, str | Path) for e in encoders):
+        return tuple(str(e) for e in encoders)
+    raise TypeError(f"encoders takes a folder or a list of folders, got {encoders!r}")
 
 
 def _texts(paths: list[str], transcripts: str | Sequence[str | None] | None) -> list[str | None]:

@@ -140,3 +140,12 @@ def test_a_run_that_lost_its_checkpoints_is_told_to_resume(
     assert str(partial.value).startswith(
         f"checkpoint {weights} (the weights of seed 0, fold session5) is missing: delete it "
     )
+
+
+def test_encoders_is_one_folder_or_several(demo_run: Path, tmp_path: Path) -> None:
+    one = ser.load(demo_run, device="cpu", encoders=tmp_path / "enc")
+    assert one.config.encoders == (str(tmp_path / "enc"),)  # not its characters
+    two = ser.load(demo_run, device="cpu", encoders=["a", tmp_path / "b"])
+    assert two.config.encoders == ("a", str(tmp_path / "b"))
+    with pytest.raises(TypeError, match="encoders takes a folder or a list of folders, got 3"):
+        ser.load(demo_run, encoders=3)  # type: ignore[arg-type]
