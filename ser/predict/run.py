@@ -82,8 +82,11 @@ def predict(
         opened.model = load_model(config, ckpts, exported, device, message)
     model = opened.model
     message(f"{len(ckpts)} checkpoint(s), features {', '.join(features)}, {len(items)} input(s)")
-    # Segments are decoded a group at a time, so a long recording is never held whole.
-    size, seconds = (SEGMENTS_AT_ONCE, SECONDS_AT_ONCE) if windows else (len(items), math.inf)
+    # Inputs are decoded a group at a time: neither a long recording nor many files are
+    # held whole, and the bar moves as each group is done. Whole files that are a dialog
+    # run's turns stay one group: its conversations are not cut.
+    whole_turns = windows is None and dialog_level(ckpts)
+    size, seconds = (len(items), math.inf) if whole_turns else (SEGMENTS_AT_ONCE, SECONDS_AT_ONCE)
     predictions: list[Prediction] = []
     damaged: set[Path] = set()  # recordings whose audio stopped decoding
     tally = Tally(bar, "predict", len(items) * passes(model), "inputs") if bar is not None else None

@@ -173,4 +173,7 @@ def groups(items: list[Item], size: int, seconds: float) -> Iterator[list[Item]]
 
 
 def _seconds(item: Item) -> float:
-    return item.clip.end - item.clip.start if item.clip is not None else 0.0
+    """A segment's length, or a whole file's by its header (0: not probed, or failed)."""
+    if item.clip is not None:
+        return item.clip.end - item.clip.start
+    return item.info.seconds if item.info is not None else 0.0

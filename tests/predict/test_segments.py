@@ -138,3 +138,25 @@ def test_segments_in_groups_load_whisper_once(trained_run, tiny_models, tmp_path
     for a, b in zip(grouped, whole, strict=True):
         assert (a.start, a.label, a.transcript) == (b.start, b.label, b.transcript)
         assert a.probabilities == pytest.approx(b.probabilities, abs=1e-5)
+
+
+def test_many_whole_files_are_decoded_a_group_at_a_time(trained_run, monkeypatch) -> None:
+    """Whole files are decoded and predicted a group of SECONDS_AT_ONCE at a time, as
+    segments are: many files are never held at once, and each group moves the bar."""
+    import ser.predict.run as run_module
+    from ser.predict import scoring
+
+    wavs = tuple(str(w) for w in trained_run.wavs[:4])
+    config = PredictConfig(str(trained_run.run_dir), wavs, text="hi", device="cpu")
+    expected = predict(config).predictions
+    sizes: list[int] = []
+    load = scoring.load_waves
+    monkeypatch.setattr(
+        scoring, "load_waves", lambda items, r: sizes.append(len(items)) or load(items, r)
+    )
+    monkeypatch.setattr(run_module, "SECONDS_AT_ONCE", 0.1)  # each file a group of its own
+    got = predict(config).predictions
+    assert sizes and max(sizes) == 1 and len(sizes) >= len(wavs)
+    for a, b in zip(got, expected, strict=True):
+        assert a.path == b.path and a.label == b.label
+        assert a.probabilities == pytest.approx(b.probabilities, abs=1e-5)
