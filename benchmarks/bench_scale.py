@@ -54,7 +54,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 SER = (sys.executable, "-m", "ser.cli")
 UTT_DIM, FRAME_DIM, FRAME_RATE = 1024, 768, 50  # HuBERT-large vectors; HuBERT-base frames
-BUDGET = "64MB"  # the streamed dataset's and training's: below every frame test side here
+BUDGET = "256MB"  # the streamed dataset's and training's: below every frame test side here
 TRAIN = ["--fusion", "none", "--epochs", "1", "--seeds", "1", "--classes", "4", "--protocol",
          "official", "--device", "cpu", "--threads", "1", "--processes", "1"]  # fmt: skip
 
@@ -229,7 +229,7 @@ def one_size(n: int, work: Path, frames: bool) -> dict[str, dict[str, Any]]:
     for call in api:
         step(call, [sys.executable, __file__, "--call", call, "--store", store])
     trains: list[tuple[str, str, list[str]]] = [("train utterance", "emb", [])]
-    trains += [("train frames streamed", "hubert", ["--memory-budget", "256MB"])] if frames else []
+    trains += [("train frames streamed", "hubert", ["--memory-budget", BUDGET])] if frames else []
     for name, features, extra in trains:
         runs = [
             "--store",
