@@ -55,6 +55,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SER = (sys.executable, "-m", "ser.cli")
 UTT_DIM, FRAME_DIM, FRAME_RATE = 1024, 768, 50  # HuBERT-large vectors; HuBERT-base frames
 BUDGET = "256MB"  # the streamed dataset's and training's: below every frame test side here
+STEPS = ("demo-corpus", "store init", "import utterance", "verify", "folds", "read", "dataset-utt",
+         "train utterance", "import frame", "verify frames", "folds frames", "read frames",
+         "dataset-frames", "train frames streamed")  # fmt: skip
 TRAIN = ["--fusion", "none", "--epochs", "1", "--seeds", "1", "--classes", "4", "--protocol",
          "official", "--device", "cpu", "--threads", "1", "--processes", "1"]  # fmt: skip
 
@@ -216,34 +219,28 @@ def one_size(n: int, work: Path, frames: bool) -> dict[str, dict[str, Any]]:
 
     step("demo-corpus", [*SER, "demo-corpus", corpus, "--layout", "msp-podcast", "--utterances", n])
     step("store init", [*SER, "store", "init", store, corpus, "--corpus", "msp-podcast", "-q"])
-    imports = [("utterance", "emb")] + ([("frame", "hubert")] if frames else [])
-    for level, name in imports:
+    # The utterance set's steps, then (at a frame size) the frame set's, the store holding
+    # both: each step's series across sizes runs on alike stores.
+    phases = [("utterance", "emb", "", "dataset-utt")]
+    phases += [("frame", "hubert", " frames", "dataset-frames")] if frames else []
+    for level, name, suffix, dataset in phases:
         npz = folder / f"{name}.npz"
         step(f"input {level} npz", [sys.executable, __file__, "--npz", level, "--store", npz])
         command = [*SER, "store", "import", store, npz, "--name", name, "--modality", "audio",
                    "--level", level, "-q"]  # fmt: skip
         step(f"import {level}", command, watch=store)["source"] = npz.stat().st_size
         npz.unlink()
-    step("verify", [*SER, "store", "verify", store, "-q"])
-    api = ["folds", "dataset-utt", "read"] + (["dataset-frames"] if frames else [])
-    for call in api:
-        step(call, [sys.executable, __file__, "--call", call, "--store", store])
-    trains: list[tuple[str, str, list[str]]] = [("train utterance", "emb", [])]
-    trains += [("train frames streamed", "hubert", ["--memory-budget", BUDGET])] if frames else []
-    for name, features, extra in trains:
-        runs = [
-            "--store",
-            store,
-            "--out",
-            folder / "runs",
-            "--name",
-            features,
-            "--features",
-            features,
-        ]
-        step(name, [*SER, "train", *runs, *TRAIN, *extra])
-        record = json.loads((folder / "runs" / features / "run.json").read_text())
-        steps[name]["memory"] = record.get("execution", {}).get("memory")
+        step("verify" + suffix, [*SER, "store", "verify", store, "-q"])
+        for call in ("folds", "read", dataset):
+            label = call if call == dataset else call + suffix
+            step(label, [sys.executable, __file__, "--call", call, "--store", store])
+        train = "train utterance" if level == "utterance" else "train frames streamed"
+        extra = [] if level == "utterance" else ["--memory-budget", BUDGET]
+        out = ["--store", store, "--out", folder / "runs", "--name", name, "--features", name]
+        step(train, [*SER, "train", *out, *TRAIN, *extra])
+        record = json.loads((folder / "runs" / name / "run.json").read_text())
+        steps[train]["memory"] = record.get("execution", {}).get("memory")
+        steps[train]["fold_seconds"] = record["folds"][0].get("seconds")
     return steps
 
 
@@ -268,8 +265,8 @@ def table(results: dict[int, dict[str, Any]], exponents: dict[str, dict[str, flo
         "| step | N | CPU s | peak RSS MiB | disk MiB | exponent |",
         "|---|---|---|---|---|---|",
     ]
-    order = [name for name in dict.fromkeys(n for s in results.values() for n in s)
-             if not name.startswith("input")]  # fmt: skip
+    names = {name for steps in results.values() for name in steps}
+    order = [name for name in STEPS if name in names]
     for name in order:
         previous = None
         for n in sorted(results):
@@ -308,7 +305,7 @@ def main() -> None:
     if args.append and args.json.exists():
         results = {int(n): s for n, s in json.loads(args.json.read_text())["results"].items()}
     for n in sorted(set(args.sizes) | set(args.frame_sizes)):
-        results[n] = one_size(n, args.workdir, n in args.frame_sizes)
+        results[n] = {**results.get(n, {}), **one_size(n, args.workdir, n in args.frame_sizes)}
         if not args.keep:
             shutil.rmtree(args.workdir / f"n{n}")
         exponents = growth(results)
