@@ -2,17 +2,16 @@
 CPU time, peak RSS and disk of each, and how each grows with the number of utterances.
 
 At each size N, in a folder of its own (removed after, unless --keep): `ser demo-corpus
---layout msp-podcast --utterances N` (labels and durations, no audio), `ser store init`,
-an .npz of N utterance-level embeddings (1024-d float32, what a user who brings
-embeddings has) imported with `ser store import`; at the sizes of --frame-sizes only (the
-disk), an .npz of HuBERT-base-shaped frames (768-d float16, 50 rows a second of each
-utterance's durations.csv length, random values) imported too; `ser store verify`;
-`ser.folds(store, features=...)` (protocol official, 4 classes); `ser.FeatureDataset` of
-the test side over the utterance set, and over the frame set with `memory_budget`
-(streamed), each read once through a DataLoader; `store.read` of one utterance of each
-set; `ser train` of the MLP (`--fusion none`) for one epoch on the utterance set, and one
-streamed under --budget on the frame set. The .npz files are written an array at a time
-(never the whole set in memory) and removed once imported.
+--layout msp-podcast --utterances N` (labels and durations, no audio) and `ser store init`.
+Then the utterance set's steps: an .npz of N utterance-level embeddings (1024-d float32,
+what a user who brings embeddings has) imported with `ser store import`, `ser store
+verify`, `ser.folds(store, features=...)` (protocol official, 4 classes), `store.read` of
+one utterance, `ser.FeatureDataset` of the test side read once through a DataLoader, and
+`ser train` of the MLP (`--fusion none`) for one epoch. At the sizes of --frame-sizes only
+(the disk), the same steps again with a frame set added: HuBERT-base-shaped frames (768-d
+float16, 50 rows a second of each utterance's durations.csv length, random values), the
+dataset and the epoch streamed under `BUDGET`. The .npz files are written an array at a
+time (never the whole set in memory) and removed once imported.
 
 Each step runs in a process of its own; its figures come from `os.wait4`: CPU seconds
 (user + system, its threads and the children it waited for: the machine's load does not
@@ -23,10 +22,14 @@ the bytes the step leaves (the store, the corpus folder, the .npz), and for an i
 peak of the store and anything beside it, sampled every half second while it runs. The
 growth exponent between two sizes is log(cpu ratio) / log(N ratio): 1 linear, 2 quadratic.
 
-    nice -n 10 .venv/bin/python benchmarks/bench_scale.py --workdir /tmp/bs --sizes 10000 50000
-    nice -n 10 .venv/bin/python benchmarks/bench_scale.py --workdir /tmp/bs  # ~20 min
+    nice -n 10 .venv/bin/python benchmarks/bench_scale.py --workdir /tmp/bs  # ~25 min, 17 GB
+    ... --sizes 10000 50000 --frame-sizes 10000 20000   # then:
+    ... --sizes 10000 150000 --frame-sizes --append      # (the figures, in two runs)
+    ... --sizes --frame-sizes --append                   # the table of --json again
 
-A table is printed; the JSON goes to --json (default benchmarks/results/scale_cpu.json).
+A table is printed; the JSON goes to --json (default benchmarks/results/scale_cpu.json),
+with each step's growth and, at the largest size, what was not measured there scaled
+linearly from the largest size it was (`extrapolated`).
 Figures: benchmarks/README.md, "What does MSP-Podcast's size cost, step by step?".
 """
 
@@ -45,7 +48,7 @@ import sys
 import threading
 import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +61,7 @@ BUDGET = "256MB"  # the streamed dataset's and training's: below every frame tes
 STEPS = ("demo-corpus", "store init", "import utterance", "verify", "folds", "read", "dataset-utt",
          "train utterance", "import frame", "verify frames", "folds frames", "read frames",
          "dataset-frames", "train frames streamed")  # fmt: skip
+Step = Callable[[str, list[object], "Path | None"], dict[str, Any]]  # name, command, watched
 TRAIN = ["--fusion", "none", "--epochs", "1", "--seeds", "1", "--classes", "4", "--protocol",
          "official", "--device", "cpu", "--threads", "1", "--processes", "1"]  # fmt: skip
 
@@ -206,7 +210,7 @@ def one_size(n: int, work: Path, frames: bool) -> dict[str, dict[str, Any]]:
     corpus, store = folder / "msp", folder / "store.zarr"
     steps: dict[str, dict[str, Any]] = {}
 
-    def step(name: str, command: list[object], watch: Path | None = None) -> dict[str, Any]:
+    def step(name: str, command: list[object], watch: Path | None) -> dict[str, Any]:
         say(f"N={n:,}: {name}")
         log = folder / (name.replace(" ", "-") + ".log")
         figures = measure([str(c) for c in command], log, watch)
@@ -217,31 +221,39 @@ def one_size(n: int, work: Path, frames: bool) -> dict[str, dict[str, Any]]:
         say(f"  {json.dumps(figures)}")
         return figures
 
-    step("demo-corpus", [*SER, "demo-corpus", corpus, "--layout", "msp-podcast", "--utterances", n])
-    step("store init", [*SER, "store", "init", store, corpus, "--corpus", "msp-podcast", "-q"])
-    # The utterance set's steps, then (at a frame size) the frame set's, the store holding
-    # both: each step's series across sizes runs on alike stores.
-    phases = [("utterance", "emb", "", "dataset-utt")]
-    phases += [("frame", "hubert", " frames", "dataset-frames")] if frames else []
-    for level, name, suffix, dataset in phases:
-        npz = folder / f"{name}.npz"
-        step(f"input {level} npz", [sys.executable, __file__, "--npz", level, "--store", npz])
-        command = [*SER, "store", "import", store, npz, "--name", name, "--modality", "audio",
-                   "--level", level, "-q"]  # fmt: skip
-        step(f"import {level}", command, watch=store)["source"] = npz.stat().st_size
-        npz.unlink()
-        step("verify" + suffix, [*SER, "store", "verify", store, "-q"])
-        for call in ("folds", "read", dataset):
-            label = call if call == dataset else call + suffix
-            step(label, [sys.executable, __file__, "--call", call, "--store", store])
-        train = "train utterance" if level == "utterance" else "train frames streamed"
-        extra = [] if level == "utterance" else ["--memory-budget", BUDGET]
-        out = ["--store", store, "--out", folder / "runs", "--name", name, "--features", name]
-        step(train, [*SER, "train", *out, *TRAIN, *extra])
-        record = json.loads((folder / "runs" / name / "run.json").read_text())
-        steps[train]["memory"] = record.get("execution", {}).get("memory")
-        steps[train]["fold_seconds"] = record["folds"][0].get("seconds")
+    made = ["--layout", "msp-podcast", "--utterances", n]
+    step("demo-corpus", [*SER, "demo-corpus", corpus, *made], None)
+    init = ["--corpus", "msp-podcast", "-q"]
+    step("store init", [*SER, "store", "init", store, corpus, *init], None)
+    _phase(step, folder, "utterance")
+    if frames:  # the store then holds both sets
+        _phase(step, folder, "frame")
     return steps
+
+
+def _phase(step: Step, folder: Path, level: str) -> None:
+    """One set's steps: its .npz made and imported, the store verified, the API's calls,
+    an epoch; each step's series across sizes runs on alike stores."""
+    utterance = level == "utterance"
+    name, suffix = ("emb", "") if utterance else ("hubert", " frames")
+    dataset = "dataset-utt" if utterance else "dataset-frames"
+    store, npz = folder / "store.zarr", folder / f"{name}.npz"
+    step(f"input {level} npz", [sys.executable, __file__, "--npz", level, "--store", npz], None)
+    command = [*SER, "store", "import", store, npz, "--name", name, "--modality", "audio",
+               "--level", level, "-q"]  # fmt: skip
+    step(f"import {level}", command, store)["source"] = npz.stat().st_size
+    npz.unlink()
+    step("verify" + suffix, [*SER, "store", "verify", store, "-q"], None)
+    for call in ("folds", "read", dataset):
+        label = call if call == dataset else call + suffix
+        step(label, [sys.executable, __file__, "--call", call, "--store", store], None)
+    train = "train utterance" if utterance else "train frames streamed"
+    extra = [] if utterance else ["--memory-budget", BUDGET]
+    out = ["--store", store, "--out", folder / "runs", "--name", name, "--features", name]
+    figures = step(train, [*SER, "train", *out, *TRAIN, *extra], None)
+    record = json.loads((folder / "runs" / name / "run.json").read_text())
+    figures["memory"] = record.get("execution", {}).get("memory")
+    figures["fold_seconds"] = record["folds"][0].get("seconds")
 
 
 def growth(results: dict[int, dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -256,6 +268,19 @@ def growth(results: dict[int, dict[str, Any]]) -> dict[str, dict[str, float]]:
                 out.setdefault(name, {})[f"{a}->{b}"] = round(
                     math.log(tb / ta) / math.log(b / a), 2
                 )
+    return out
+
+
+def extrapolated(results: dict[int, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """The steps not measured at the largest size, scaled there linearly from the largest
+    size they were measured at (an upper bound where they grow less than linearly)."""
+    top, out = max(results), {}
+    for name in STEPS:
+        sizes = [n for n in sorted(results) if name in results[n]]
+        if sizes and sizes[-1] < top:
+            f, scale = results[sizes[-1]][name], top / sizes[-1]
+            out[name] = {"from": sizes[-1], "to": top, "cpu_s": round(f["cpu_s"] * scale, 1),
+                         "disk": round(f.get("peak_disk", f["disk"]) * scale)}  # fmt: skip
     return out
 
 
@@ -284,7 +309,7 @@ def table(results: dict[int, dict[str, Any]], exponents: dict[str, dict[str, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_scale"))
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 150_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 50_000, 150_000])
     parser.add_argument("--frame-sizes", type=int, nargs="*", default=[10_000, 20_000],
                         help="sizes with the frame set too (0.42 MB an utterance)")  # fmt: skip
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/scale_cpu.json")
@@ -308,10 +333,15 @@ def main() -> None:
         results[n] = {**results.get(n, {}), **one_size(n, args.workdir, n in args.frame_sizes)}
         if not args.keep:
             shutil.rmtree(args.workdir / f"n{n}")
-        exponents = growth(results)
-        out = {"budget": BUDGET, "results": results, "growth": exponents, "cores": os.cpu_count()}
-        args.json.write_text(json.dumps(out, indent=1) + "\n")
-    print(table(results, exponents))
+        write(args.json, results)
+    write(args.json, results)  # with no --sizes: the table and extrapolation of --json's
+    print(table(results, growth(results)))
+
+
+def write(path: Path, results: dict[int, dict[str, Any]]) -> None:
+    out = {"budget": BUDGET, "cores": os.cpu_count(), "results": results,
+           "growth": growth(results), "extrapolated": extrapolated(results)}  # fmt: skip
+    path.write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":
