@@ -63,5 +63,5 @@ def test_chosen_names_keep_their_order_once_and_refuse_unknown_or_none() -> None
 def test_a_value_an_option_cannot_take_is_a_value_error() -> None:
     import ser
 
-    with pytest.raises(ValueError, match="epochs: 2.7 is not an integer"):
+    with pytest.raises(ValueError, match=r"epochs: 2\.7 is not an integer"):
         ser.train(store="f.zarr", features="logmel80", epochs=2.7)

@@ -55,7 +55,7 @@ class KindOptions:
     def from_attrs(cls, attrs: Mapping[str, Any]) -> dict[str, Any]:
         """The options that make a feature set with these provenance attrs again (its
         `dtype` as `store_dtype`, for the kinds that offer it; float16 is the default)."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = [f.name for f in dataclasses.fields(cls)]
         found = {name: attrs[name] for name in names if name in attrs}
         if "store_dtype" in names and attrs.get("dtype", STORE_DTYPES[0]) != STORE_DTYPES[0]:
             found["store_dtype"] = attrs["dtype"]

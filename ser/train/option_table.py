@@ -69,6 +69,8 @@ class Option:
         """`value` (a string, a TOML value or a typed one) typed; ConfigError if it is not."""
         try:
             typed = None if value is None else _parse(self.kind, value)
+        except ConfigError:  # a kind's own parser's words (a ValueError too): kept
+            raise
         except (TypeError, ValueError, KeyError, OverflowError):  # inf is no integer
             raise ConfigError(f"{value!r} is not {WHAT[self.kind]}") from None
         typed = self.meta.get("aliases", {}).get(typed, typed)

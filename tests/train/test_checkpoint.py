@@ -158,8 +158,8 @@ def test_a_staged_final_model_says_each_stage(store_path: Path, tmp_path: Path) 
     ]
 
 
-def test_a_run_without_checkpoints_says_how_to_get_them(tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match="--overwrite"):
+def test_a_folder_without_a_run_says_what_to_give(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match=r"not a run's folder .* give the folder"):
         load_run_checkpoints(tmp_path)
 
 
