@@ -52,25 +52,32 @@ _FLAG = re.compile(r"--(no-)?([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
 _SPAN = re.compile(r"(`[^`]*`)")
 
 
-def python_spelled(message: str, arguments: Mapping[str, bool]) -> str:
+def python_spelled(
+    message: str, arguments: Mapping[str, bool], renamed: Mapping[str, str] | None = None
+) -> str:
     """`message`, written as `ser`'s command line says it, with each flag of an argument
     in `arguments` (its name -> whether it is true or false) spelled as Python passes
     it: ``--batch-size`` as ``batch_size``, ``--overwrite`` as ``overwrite=True``,
-    ``--no-stack`` as ``stack=False``. A command quoted whole (`` `ser store verify
+    ``--no-stack`` as ``stack=False``; `renamed`: flags whose argument has another name
+    (``--text`` as ``transcripts``). A command quoted whole (`` `ser store verify
     --quick f.zarr` ``) is a command to run, and keeps its flags."""
+    renamed = renamed or {}
 
     def spelled(flag: re.Match[str]) -> str:
         negated, name = flag[1], flag[2].replace("-", "_")
         if name not in arguments or (negated and not arguments[name]):
             return flag[0]
-        return f"{name}={not negated}" if arguments[name] else name
+        argument = renamed.get(name, name)
+        return f"{argument}={not negated}" if arguments[name] else argument
 
     parts = _SPAN.split(message)
     return "".join(p if " " in p and p.startswith("`") else _FLAG.sub(spelled, p) for p in parts)
 
 
 @contextlib.contextmanager
-def python_named(arguments: Mapping[str, bool]) -> Iterator[None]:
+def python_named(
+    arguments: Mapping[str, bool], renamed: Mapping[str, str] | None = None
+) -> Iterator[None]:
     """The block's `SerError`s said with `arguments`' flags spelled as Python passes them
     (`python_spelled`): a refusal shared with the command line names the argument the
     caller gave, not a flag they never typed."""
@@ -78,5 +85,6 @@ def python_named(arguments: Mapping[str, bool]) -> Iterator[None]:
         yield
     except SerError as error:
         if error.args and isinstance(error.args[0], str):
-            error.args = (python_spelled(error.args[0], arguments), *error.args[1:])
+            said = python_spelled(error.args[0], arguments, renamed)
+            error.args = (said, *error.args[1:])
         raise

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ser.api.arguments import count
+from ser.api.arguments import count, python_named, python_spelled
 from ser.errors import ConfigError
 from ser.export.folder import CONFIG
 from ser.predict.config import PredictConfig, Prediction
@@ -107,11 +107,13 @@ class Model:
 
     def _predict(self, inputs: list[str], text: str | None, segment: str | None) -> Predictions:
         config = replace(self.config, inputs=tuple(inputs), text=text, segment=segment)
-        result = predict(config, opened=self.predictor)
+        with python_named(PREDICT_FLAGS, RENAMED):
+            result = predict(config, opened=self.predictor)
         made = Predictions(_whole(p) for p in result.predictions)
         if segment is not None:
             made = Predictions(_segmented(result.predictions))
-        made.notes = result.notes
+        made = Predictions(_python_words(p) for p in made)
+        made.notes = tuple(python_spelled(n, PREDICT_FLAGS, RENAMED) for n in result.notes)
         return made
 
 
@@ -194,6 +196,21 @@ def _renamed(made: Predictions, shown: dict[str, str]) -> Predictions:
     renamed = Predictions(replace(p, path=shown.get(p.path, p.path)) for p in made)
     renamed.notes = made.notes
     return renamed
+
+
+#: `ser predict`'s flags that `load` and `predict` take as arguments (all take a value),
+#: and those named otherwise here.
+PREDICT_FLAGS = dict.fromkeys(
+    ("text", "asr", "segment", "checkpoint", "batch_size", "device", "runtime", "encoder"), False
+)
+RENAMED = {"text": "transcripts", "encoder": "encoders"}
+
+
+def _python_words(p: Predicted) -> Predicted:
+    """`p` with its error and notes naming `predict`'s arguments, not `ser predict`'s flags."""
+    error = None if p.error is None else python_spelled(p.error, PREDICT_FLAGS, RENAMED)
+    notes = tuple(python_spelled(n, PREDICT_FLAGS, RENAMED) for n in p.notes)
+    return replace(p, error=error, notes=notes)
 
 
 def _whole(p: Prediction) -> Predicted:

@@ -64,7 +64,8 @@ def test_an_input_that_fails_fails_alone(demo: Path, demo_run: Path, tmp_path: P
     )
     assert made[0].error is None and made[1].path == str(tmp_path / "gone.wav")
     assert made[1].error and made[1].label is None
-    assert made[2].error and "transcript" in made[2].error  # a text run given no words
+    assert made[2].error and "give transcripts" in made[2].error  # a text run given no words
+    assert "--text" not in made[2].error and "--asr" not in made[2].error  # Python's words
 
 
 def test_what_cannot_be_loaded_or_asked_is_refused(demo_run: Path, tmp_path: Path) -> None:
