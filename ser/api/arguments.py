@@ -48,6 +48,10 @@ def utterance_ids(ids: object, name: str = "ids") -> list[str] | None:
     return listed
 
 
+#: The flags of `ser train` that `folds` and `FeatureDataset` take as arguments.
+DATA_FLAGS = dict.fromkeys(
+    ("features", "classes", "protocol", "val", "seed", "memory_budget"), False
+)
 _FLAG = re.compile(r"--(no-)?([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
 _SPAN = re.compile(r"(`[^`]*`)")
 

@@ -23,7 +23,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
 
-from ser.api.arguments import feature_names, utterance_ids
+from ser.api.arguments import DATA_FLAGS, feature_names, python_named, utterance_ids
 from ser.api.batches import BlockBatches
 from ser.api.rows import (
     Streamed,
@@ -97,6 +97,7 @@ class FeatureDataset(Dataset[Item]):
     `fit_zscore` (streamed sets in one pass over their rows); `zscore` holds them. Another
     side takes them as `normalize=<that dataset>` (or its `zscore`)."""
 
+    @python_named(DATA_FLAGS)
     def __init__(
         self,
         store: Store | str | Path,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.api.arguments import count, feature_names
+from ser.api.arguments import DATA_FLAGS, count, feature_names, python_named
 from ser.api.store import Store, as_store
 from ser.corpus.labels import LabelSet
 from ser.corpus.protocols.folds import VAL_ALIASES
@@ -37,6 +37,7 @@ class Fold:
     description: str
 
 
+@python_named(DATA_FLAGS)
 def folds(
     store: Store | str | Path,
     protocol: str | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -94,3 +95,12 @@ def test_folds_and_datasets_of_one_store_read_its_row_index_once(
         for name in a.features:
             torch.testing.assert_close(a.features[name], b.features[name])
     assert len(train) == len(folds[0].train)
+
+
+def test_a_refusal_names_the_argument_not_the_flag(demo_store: Path) -> None:
+    twice = "logmel80+logmel80"
+    said = rf"^features '{re.escape(twice)}' names a feature set twice"
+    with pytest.raises(ConfigError, match=said):
+        ser.FeatureDataset(demo_store, twice)
+    with pytest.raises(ConfigError, match=said):
+        ser.folds(demo_store, features=twice)
