@@ -128,6 +128,10 @@ class FeatureDataset(Dataset[Item]):
         self.specs = _input_specs(self.data)
         self.zscore: dict[str, ZScore] | None = self._statistics(normalize)
 
+    def __repr__(self) -> str:
+        streamed = f", streamed={list(self.streamed)}" if self.streamed else ""
+        return f"FeatureDataset({len(self)} utterances, sets={list(self.sets)}{streamed})"
+
     @property
     def dims(self) -> dict[str, int]:
         """Each set's feature dimension: the last axis of its item (`shapes`)."""

@@ -36,6 +36,11 @@ class Fold:
     speaker_independent: bool
     description: str
 
+    def __repr__(self) -> str:
+        """Its name and its sides' sizes: the ids they hold are thousands."""
+        sizes = f"train={len(self.train)}, val={len(self.val)}, test={len(self.test)}"
+        return f"Fold({self.name!r}, {sizes}, speaker_independent={self.speaker_independent})"
+
 
 @python_named(DATA_FLAGS)
 def folds(

@@ -12,6 +12,7 @@ from ser.errors import ConfigError
 from ser.train.option_table import train_config
 from ser.train.plan import open_stores, resolve_in
 from ser.train.prepare import load, open_inputs, run_folds
+from tests.api.conftest import FEATURES
 from tests.stores import labelled_store
 
 IS13 = ("is13", "audio", "utterance", 7, "float32")
@@ -102,3 +103,14 @@ def test_a_class_set_given_as_a_number_is_its_name(labelled_stores) -> None:  # 
     """`classes=4` is `--classes 4`: before, "no class set 4: choose one of 4, 5, 6, all"."""
     path = labelled_stores({"is13": IS13})
     assert ser.folds(path, classes=6) == ser.folds(path, classes="6") != ser.folds(path)
+
+
+def test_a_fold_and_a_dataset_print_short(demo_store: Path) -> None:
+    fold = ser.folds(demo_store, features=FEATURES)[0]
+    said = repr(fold)
+    assert said.startswith(f"Fold({fold.name!r}, train={len(fold.train)}, ") and len(said) < 120
+    data = ser.FeatureDataset(demo_store, FEATURES, ids=fold.test)
+    assert (
+        repr(data)
+        == f"FeatureDataset({len(fold.test)} utterances, sets=['logmel80', 'tiny-mpnet'])"
+    )
