@@ -73,6 +73,7 @@ from ser.extract.plan import (
 from ser.extract.processes import batches_on_processes
 from ser.extract.progress import print_estimate, progress_bar
 from ser.extract.registry import KINDS, build_extractor
+from ser.extract.row_counts import UNKNOWN, predicted_sets
 from ser.extract.shards import ShardJob, Source, audio_sources, make_jobs
 from ser.extract.store_setup import mend_store, open_store
 from ser.extract.views import View, refuse_unchanged, view_spec_of, viewed
@@ -354,9 +355,29 @@ def _jobs(
     # Keyed by the extractor's names (its outputs': a view's are its clean sets'), writing
     # into the stored sets.
     out = {spec.name: str(spec.attrs.get("view_of", spec.name)) for spec in p.pending}
-    writers = {out[spec.name]: store.shard_writer(p.stored[spec.name]) for spec in p.pending}
     named = [dataclasses.replace(spec, name=out[spec.name]) for spec in p.pending]
+    writers = _writers(store, p, named, sources)
     return make_jobs(shards, named, sources, writers, {out[k]: v for k, v in done.items()})
+
+
+def _writers(
+    store: FeatureStore, p: _Pass, named: list[FeatureSetSpec], sources: Sequence[Source]
+) -> dict[str, Any]:
+    """Each pending set's writer, by the extractor's name of it: its rows straight into
+    the store where each utterance's row count is known before it is extracted
+    (`row_counts`; not for a repair, which stages the shards it writes back), else its
+    shards staged and laid out after the pass (`FeatureStore.consolidate`)."""
+    stored = {out.name: p.stored[spec.name] for out, spec in zip(named, p.pending, strict=True)}
+    whole = [o for o, spec in zip(named, p.pending, strict=True) if spec.name not in p.repairs]
+    counts = predicted_sets(p.extractor, whole, sources) if store.backend == "zarr" else {}
+    writers: dict[str, Any] = {}
+    for spec in named:
+        predicted = counts.get(spec.name)
+        placed = None
+        if predicted is not None and not (predicted == UNKNOWN).any():
+            placed = store.scattered_writer(stored[spec.name], predicted)
+        writers[spec.name] = placed or store.shard_writer(stored[spec.name])
+    return writers
 
 
 def _execution(
