@@ -7,7 +7,7 @@ rate), a view's change of length (`View.length`), and the extractor's own arithm
 log-mel's hop, one row of openSMILE functionals or of a pooled set); a text set's from
 its tokenizer (`Extractor.lengths`). With them a set's offsets are fixed before any row
 is computed, so a batch's rows have their place in the set from the start, whatever
-order the batches run in (docs/dev/extract.md, "Row counts").
+order the batches run in (`ser.cache.scattered` writes them there).
 
 A count only running the extractor tells (a header that does not count its samples
 exactly: MP3, Ogg, the formats FFmpeg decodes) is `UNKNOWN`. A failure the header cannot

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from rich.console import Console
 
@@ -103,6 +104,9 @@ class _Pass:
     # and what each repair found (`FeatureStore.repair`); by spec name.
     repairs: dict[str, Damage] = field(default_factory=dict)
     repaired: dict[str, bool | None] = field(default_factory=dict)
+    # By spec name: the rows each utterance will give the sets written straight into the
+    # store (`row_counts`: every count known, on Zarr, not a repair); the others are staged.
+    counts: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def found(self) -> list[tuple[str, str]]:
@@ -257,8 +261,14 @@ def _run_passes(
         texts = [None if i in stored.failures else t for i, t in enumerate(stored.texts)]
     if not passes:
         return
-    plans, sizes, by_pass, lengths = [], [], [], []
+    ids = [str(u) for u in store.manifest.utt_ids]
+    plans, sizes, by_pass, placed, lengths, inputs = [], [], [], [], [], []
     for p in passes:
+        sources: Sequence[Source] = audio_paths if p.extractor.modality == "audio" else texts
+        if p.view is not None:
+            sources = viewed(audio_paths, ids, p.view)
+        inputs.append(sources)
+        p.counts = _predicted(store, p, sources)
         if p.extractor.modality == "audio":
             # Sorted by annotated duration (manifest), batched by the wav headers' seconds
             # as the model computes them (padded: Whisper's windows).
@@ -285,19 +295,16 @@ def _run_passes(
         ]
         sizes += ours
         by_pass.append([size for _, size in ours])
-    ids = [str(u) for u in store.manifest.utt_ids]
+        placed.append([s.name in p.counts for s in p.pending if s.name not in p.repairs])
     for line in long_utterances(ids, durations) if durations else []:
         console.print(f"[bold yellow]warning:[/] {line}", soft_wrap=True)  # one line
-    peak = peak_bytes(by_pass, [len(plan.shards) for plan in plans])
+    peak = peak_bytes(by_pass, [len(plan.shards) for plan in plans], placed)
     print_estimate(console, sizes, Path(store.path), peak)
     with (
         dask_client(config.workers, config.scheduler) as client,
         progress_bar(console, config.progress) as bar,
     ):
-        for p, plan, seconds in zip(passes, plans, lengths, strict=True):
-            sources: Sequence[Source] = audio_paths if p.extractor.modality == "audio" else texts
-            if p.view is not None:
-                sources = viewed(audio_paths, ids, p.view)
+        for p, plan, seconds, sources in zip(passes, plans, lengths, inputs, strict=True):
             jobs = _jobs(store, p, plan, sources, config)
             label = p.extractor.kind if p.view is None else f"{p.extractor.kind} {p.view.spec}"
             task = bar.add_task(label, total=sum(len(job.shard) for job in jobs))
@@ -356,28 +363,30 @@ def _jobs(
     # into the stored sets.
     out = {spec.name: str(spec.attrs.get("view_of", spec.name)) for spec in p.pending}
     named = [dataclasses.replace(spec, name=out[spec.name]) for spec in p.pending]
-    writers = _writers(store, p, named, sources)
+    writers = {out[spec.name]: _writer(store, p, spec.name) for spec in p.pending}
     return make_jobs(shards, named, sources, writers, {out[k]: v for k, v in done.items()})
 
 
-def _writers(
-    store: FeatureStore, p: _Pass, named: list[FeatureSetSpec], sources: Sequence[Source]
-) -> dict[str, Any]:
-    """Each pending set's writer, by the extractor's name of it: its rows straight into
-    the store where each utterance's row count is known before it is extracted
-    (`row_counts`; not for a repair, which stages the shards it writes back), else its
-    shards staged and laid out after the pass (`FeatureStore.consolidate`)."""
-    stored = {out.name: p.stored[spec.name] for out, spec in zip(named, p.pending, strict=True)}
-    whole = [o for o, spec in zip(named, p.pending, strict=True) if spec.name not in p.repairs]
-    counts = predicted_sets(p.extractor, whole, sources) if store.backend == "zarr" else {}
-    writers: dict[str, Any] = {}
-    for spec in named:
-        predicted = counts.get(spec.name)
-        placed = None
-        if predicted is not None and not (predicted == UNKNOWN).any():
-            placed = store.scattered_writer(stored[spec.name], predicted)
-        writers[spec.name] = placed or store.shard_writer(stored[spec.name])
-    return writers
+def _predicted(store: FeatureStore, p: _Pass, sources: Sequence[Source]) -> dict[str, np.ndarray]:
+    """The row counts of the pass's pending sets whose every count is known before
+    extracting (`row_counts`), by spec name: on a Zarr store, and not for a repair (which
+    stages the shards it writes back)."""
+    whole = [spec for spec in p.pending if spec.name not in p.repairs]
+    if store.backend != "zarr" or not whole:
+        return {}
+    # The extractor names a view's sets as their clean ones: the same levels.
+    counts = predicted_sets(p.extractor, whole, sources)
+    return {name: rows for name, rows in counts.items() if not (rows == UNKNOWN).any()}
+
+
+def _writer(store: FeatureStore, p: _Pass, name: str) -> Any:
+    """Spec `name`'s writer: its rows straight into the store where their counts are
+    known (`FeatureStore.scattered_writer`), else its shards staged and laid out after the
+    pass (`FeatureStore.consolidate`)."""
+    placed = None
+    if name in p.counts:
+        placed = store.scattered_writer(p.stored[name], p.counts[name])
+    return placed or store.shard_writer(p.stored[name])
 
 
 def _execution(

@@ -15,7 +15,7 @@ from ser.cache import FeatureStore, scattered
 from ser.cache import store as store_module
 from ser.cache.receipt_file import read_receipt
 from ser.cli import main
-from ser.extract import row_counts
+from ser.extract import row_counts, run
 from ser.synth.corpus import SynthConfig, write_corpus
 
 SETS = ["logmel80", "tiny-bert", "tiny-bert.mean"]
@@ -85,9 +85,19 @@ def test_rows_are_placed_with_today_s_bytes(
         placed.append(name) if writer is not None else None
         return writer
 
+    estimated: list[list[list[bool]]] = []
+    peak = run.peak_bytes
+
+    def peak_of(passes, shards, flags):  # type: ignore[no-untyped-def]
+        estimated.append(flags)
+        return peak(passes, shards, flags)
+
     monkeypatch.setattr(FeatureStore, "scattered_writer", counted)
+    monkeypatch.setattr(run, "peak_bytes", peak_of)
     extract(corpus, tmp_path / "f.zarr", tiny_models)
     assert sorted(placed) == sorted(SETS)
+    # the disk estimate counts no staged copy of a placed set
+    assert [flag for flags in estimated[0] for flag in flags] == [True] * len(SETS)
     same_stores(tmp_path / "f.zarr", today)
 
 
