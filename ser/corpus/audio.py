@@ -36,8 +36,11 @@ __all__ = [
     "cut_short",
     "decoded_length",
     "decoders",
+    "exact_info",
+    "length_by_header",
     "load_audio",
     "resampled_length",
+    "source_path",
 ]
 
 
@@ -116,8 +119,11 @@ def decoded_length(source: AudioSource, sample_rate: int) -> int | None:
     format FFmpeg decodes or whose length is estimated: `decode.EXACT_FORMATS`) or the
     file cannot be read."""
     found = exact_info(source_path(source))
-    if found is None:
-        return None
+    return None if found is None else length_by_header(found, source, sample_rate)
+
+
+def length_by_header(found: AudioInfo, source: AudioSource, sample_rate: int) -> int:
+    """`decoded_length` of `source`, whose file's header says `found` (`exact_info`)."""
     n = found.frames
     if isinstance(source, Clip):  # as `decode.read` cuts a span: its ends rounded to samples
         first, last = round(source.start * found.rate), round(source.end * found.rate)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.corpus.audio import AudioError, Clip, audio_info, decoded_length
+from ser.corpus.audio import Clip, exact_info, length_by_header, source_path
 from ser.extract.base import Extractor, FeatureSetSpec, Level
 from ser.extract.views import Viewed
 
@@ -44,61 +44,68 @@ def predicted_rows(extractor: Extractor, level: Level, sources: Sequence[Source]
     """[n_utt] int64: the rows each of `sources` will give a set of `level` of
     `extractor`; 0 where it fails for its absence or its length, `UNKNOWN` where only
     running the extractor tells."""
-    if extractor.modality == "text":
-        return _text_rows(extractor, level, sources)
-    return np.array([_audio_rows(extractor, level, source) for source in sources], np.int64)
+    return _by_level(extractor, {level}, sources)[level]
 
 
 def predicted_sets(
     extractor: Extractor, specs: Sequence[FeatureSetSpec], sources: Sequence[Source]
 ) -> dict[str, np.ndarray]:
-    """`predicted_rows` of each of `specs` (by name), worked out once per level."""
-    levels: dict[str, np.ndarray] = {}
-    for spec in specs:
-        level = spec.attrs["level"]
-        if level not in levels:
-            levels[level] = predicted_rows(extractor, level, sources)
-    return {spec.name: levels[spec.attrs["level"]] for spec in specs}
+    """`predicted_rows` of each of `specs` (by name), each header read once for them all."""
+    counts = _by_level(extractor, {spec.attrs["level"] for spec in specs}, sources)
+    return {spec.name: counts[spec.attrs["level"]] for spec in specs}
 
 
-def _audio_rows(extractor: Extractor, level: Level, source: Source) -> int:
+def _by_level(
+    extractor: Extractor, levels: set[Level], sources: Sequence[Source]
+) -> dict[Level, np.ndarray]:
+    if extractor.modality == "text":
+        lengths = _tokens(extractor, sources)
+        return {
+            level: np.array([_text_rows(level, n) for n in lengths], np.int64) for level in levels
+        }
+    samples = [_samples(extractor, source) for source in sources]
+    return {
+        level: np.array([_audio_rows(extractor, level, n) for n in samples], np.int64)
+        for level in levels
+    }
+
+
+def _samples(extractor: Extractor, source: Source) -> int | None:
+    """The samples `source` decodes to at the extractor's rate (0: it fails for its
+    absence or its length; None: its header cannot say)."""
     if source is None or isinstance(source, str):
         return 0  # no audio: the runner fails it before decoding
     rate = extractor.sample_rate or 16000
     audio = source.audio if isinstance(source, Viewed) else source
-    n = decoded_length(audio, rate)
-    if n is None:
-        return UNKNOWN
+    found = exact_info(source_path(audio))  # the one header read
+    if found is None:
+        return None
+    n = length_by_header(found, audio, rate)
     if isinstance(source, Viewed):
         n = source.view.length(n, rate)
-    elif _too_long_by_header(extractor, source):
-        return 0
-    if n == 0 or extractor.too_long(n / rate):  # as `check_lengths` sees the decoded audio
+    else:  # refused by its header before decoding (`shards.decode`): a clip's span, a file's
+        seconds = source.end - source.start if isinstance(source, Clip) else found.seconds
+        n = 0 if extractor.too_long(seconds) else n
+    return 0 if extractor.too_long(n / rate) else n  # as `check_lengths` sees it decoded
+
+
+def _audio_rows(extractor: Extractor, level: Level, n: int | None) -> int:
+    if n is None:
+        return UNKNOWN
+    if n == 0:
         return 0
     rows = extractor.row_count(n, level)
     return UNKNOWN if rows is None else rows
 
 
-def _too_long_by_header(extractor: Extractor, source: Path | Clip) -> bool:
-    """Whether the runner refuses `source` by its header before decoding it
-    (`shards.decode`: a clip's span, a file's declared length)."""
-    if extractor.length_limit() is None:
-        return False
-    if isinstance(source, Clip):
-        return extractor.too_long(source.end - source.start) is not None
-    try:
-        return extractor.too_long(audio_info(source).seconds) is not None
-    except AudioError:
-        return False  # unreadable: a failure either way, said when it is decoded
-
-
-def _text_rows(extractor: Extractor, level: Level, sources: Sequence[Source]) -> np.ndarray:
-    """Token rows (an empty transcript still has its start and end tokens), or one row of
-    a pooled set; 0 for no transcript (ASR failed on it)."""
+def _tokens(extractor: Extractor, sources: Sequence[Source]) -> list[int]:
+    """Each transcript's tokens, its start and end tokens among them (an empty one has
+    those two); 0 for no transcript (ASR failed on it)."""
     texts = [source for source in sources if isinstance(source, str)]
     tokens = iter(extractor.lengths(texts) if texts else [])
-    rows = []
-    for source in sources:
-        count = next(tokens) if isinstance(source, str) else 0
-        rows.append(count if level == "token" or count == 0 else 1)
-    return np.array(rows, np.int64)
+    return [next(tokens) if isinstance(source, str) else 0 for source in sources]
+
+
+def _text_rows(level: Level, tokens: int) -> int:
+    """A token set's rows, or a pooled set's one."""
+    return tokens if level == "token" or tokens == 0 else 1
