@@ -117,16 +117,17 @@ def test_a_killed_run_goes_on_from_its_records(
 def test_an_utterance_off_its_predicted_place_is_laid_out_anew(
     corpus: Path, tiny_models, today: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    wrong = row_counts.predicted_rows
+    wrong = row_counts.predicted_sets
 
-    def one_off(extractor, level, sources):  # type: ignore[no-untyped-def]
-        counts = wrong(extractor, level, sources)
-        counts[3] += 1 if level == "frame" else 0  # the prediction misses once
+    def one_off(extractor, specs, sources):  # type: ignore[no-untyped-def]
+        counts = {name: rows.copy() for name, rows in wrong(extractor, specs, sources).items()}
+        for spec in specs:
+            counts[spec.name][3] += spec.attrs["level"] == "frame"  # the prediction misses once
         return counts
 
     sealed: list[bool] = []
     was = scattered.in_place
-    monkeypatch.setattr(row_counts, "predicted_rows", one_off)
+    monkeypatch.setattr(run, "predicted_sets", one_off)
     monkeypatch.setattr(scattered, "in_place", lambda *a: sealed.append(was(*a)) or sealed[-1])
     extract(corpus, tmp_path / "f.zarr", tiny_models)
     assert sealed.count(False) == 3 and sealed.count(True) == len(SETS) - 3  # the frame sets
