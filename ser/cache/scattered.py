@@ -327,6 +327,14 @@ def placed_summary(directory: Path) -> tuple[int, int, int]:
     return rows, failed, shards
 
 
+def _laid_out_already(writer: ScatteredWriter) -> bool:
+    """Whether the data array's first chunk is whole with its crc32c, as only Zarr writes
+    it (placed rows get theirs when sealed, which a set laid out anew never is)."""
+    whole = writer.chunk_rows * writer.row_bytes + 4
+    path = _chunk_path(writer.data, 0)
+    return writer.crc and path.is_file() and path.stat().st_size == whole
+
+
 def done_records(directory: Path) -> set[int]:
     """Ids of the shards of a placed set whose records are written."""
     found = (_RECORD.match(p.name) for p in directory.glob("placed-*.json"))
@@ -425,6 +433,13 @@ def finish(
     placed = gather(writer, n_shards)
     if in_place(writer, placed):
         return placed, seal(writer), writer.chunk_rows
+    if _laid_out_already(writer):
+        # A run stopped between the new array's swap and the set's completion: the rows
+        # are no longer where the counts put them, so they cannot be read from there again.
+        raise StoreError(
+            f"{writer.directory}: the rows were laid out anew by a run stopped before it "
+            "completed the set; run the same command with --overwrite to extract it again"
+        )
     rows = int(placed.counts.sum())
     block = chunking(rows)
     digest = hashlib.sha256()

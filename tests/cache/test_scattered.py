@@ -12,6 +12,7 @@ import pytest
 
 from ser.cache import FeatureStore, Manifest
 from ser.cache.manifest import COLUMNS
+from ser.errors import StoreError
 
 ATTRS = {"extractor": "logmel", "modality": "audio", "level": "frame", "dim": 2, "dtype": "float32"}
 
@@ -80,3 +81,25 @@ def test_counts_must_cover_the_manifest(tmp_path: Path) -> None:
     store = new_store(tmp_path / "f.zarr")
     with pytest.raises(ValueError, match="one row count per manifest utterance"):
         store.scattered_writer("x", np.array([3, 0]))
+
+
+def test_a_set_laid_out_anew_and_stopped_is_never_read_as_placed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One utterance a row over its count, another failed: as many rows as predicted, so
+    the new array has the placed one's shape; stopped before the set is complete, the
+    next run refuses rather than read the new rows as if they were still placed."""
+    store = new_store(tmp_path / "f.zarr")
+    writer = store.scattered_writer("x", np.array([3, 0, 2, 1]))
+    assert writer is not None
+    writer.write(0, {0: rows(3, 1.0), 2: rows(3, 3.0)}, {1: "no wav file", 3: "NaN output"})
+
+    def stopped(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(FeatureStore, "_complete_set", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            store.consolidate("x", 1)
+    with pytest.raises(StoreError, match="--overwrite"):
+        store.consolidate("x", 1)
