@@ -230,7 +230,11 @@ class Hdf5Backend:
             group.move(REPAIRING, DATA)
 
     def rechunk_data(
-        self, name: str, chunk_rows: int, blocks: Iterable[tuple[int, np.ndarray]]
+        self,
+        name: str,
+        chunk_rows: int,
+        blocks: Iterable[tuple[int, np.ndarray]],
+        rows: int | None = None,
     ) -> None:
         with self._open(write=True) as f:
             group = f[name]
@@ -238,7 +242,8 @@ class Hdf5Backend:
                 del group[REBUILDING]
             old = group[DATA]
             chunks = (chunk_rows, old.shape[1])
-            new = _create_data(group, REBUILDING, old.shape, old.dtype.str, chunks)
+            shape = (old.shape[0] if rows is None else rows, old.shape[1])
+            new = _create_data(group, REBUILDING, shape, old.dtype.str, chunks)
             for key, value in old.attrs.items():  # the copy of the set's attributes
                 new.attrs[key] = value
         # One short open a block, as every write here: readers get the file between them,
@@ -253,6 +258,9 @@ class Hdf5Backend:
 
     def settle_rechunks(self) -> None:
         pass  # the swap is one operation; a half-written array is dropped by the next rechunk
+
+    def direct_chunks(self, name: str) -> None:
+        return None  # chunks inside one file: rows are written through HDF5 alone
 
     def data_layout(self, name: str) -> tuple[tuple[int, int], np.dtype] | None:
         with self._open() as f:

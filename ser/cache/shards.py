@@ -134,7 +134,7 @@ class ShardWriter:
         npy, record = paths
         self.directory.mkdir(parents=True, exist_ok=True)
         what = f"shard {shard} of {self.directory.name}"
-        atomic_write(npy, lambda f: _save_rows(f, parts, self.dim, self.dtype), what)
+        atomic_write(npy, lambda f: save_rows(f, parts, self.dim, self.dtype), what)
         atomic_write(record, lambda f: f.write(json.dumps(meta).encode("utf-8")), what)
 
     def _checked_index(self, index: int) -> int:
@@ -159,7 +159,7 @@ def stored_rows(index: int, values: np.ndarray, dim: int, dtype: str, level: str
         return np.ascontiguousarray(array, dtype=dtype)
 
 
-def _save_rows(file: BinaryIO, parts: list[np.ndarray], dim: int, dtype: str) -> None:
+def save_rows(file: BinaryIO, parts: list[np.ndarray], dim: int, dtype: str) -> None:
     """`parts` one after another as one ``.npy`` array [sum of rows, dim], what `np.save`
     of their concatenation writes, without the concatenated copy (the writer's largest
     cost after the disk)."""

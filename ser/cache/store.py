@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import shutil
 from collections.abc import Iterator, Mapping
@@ -38,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from ser import __version__
-from ser.cache import mend, shards
+from ser.cache import mend, scattered, shards
 from ser.cache.backend import (
     DATA,
     FORMAT,
@@ -62,6 +63,7 @@ from ser.cache.lock import store_lock, try_lock, who
 from ser.cache.manifest import Manifest
 from ser.cache.placed import PlacedRows, placed_so_far
 from ser.cache.repair import read_damage
+from ser.cache.scattered import ScatteredWriter
 from ser.cache.store_types import FeatureData, FeatureSetInfo
 from ser.cache.transcripts import TranscriptSets
 from ser.cache.verify import BLOCK_BYTES, RECORDED, little_bytes
@@ -236,10 +238,27 @@ class FeatureStore(TranscriptSets, StoreHealth):
             n_utterances=len(self.manifest),
         )
 
+    def scattered_writer(self, name: str, counts: np.ndarray) -> ScatteredWriter | None:
+        """A picklable writer of incomplete set ``name``'s shards straight into its data
+        array, each row once (`scattered.py`), laid out by ``counts`` [n_utt] (the rows
+        each utterance is predicted to have); None where the format takes no rows in place
+        (HDF5) or shards are staged already (a run before: laid out as they were)."""
+        self._require_writable()
+        attrs = self._attrs_of(name)
+        staging = self._staging / name
+        if self.backend != "zarr" or attrs.get("complete") or any(staging.glob("shard-*")):
+            return None
+        counts = np.asarray(counts, np.int64)
+        if counts.shape != (len(self.manifest),) or (counts < 0).any():
+            raise ValueError(f"counts: one row count per manifest utterance, got {counts.shape}")
+        chunking = functools.partial(_chunk_rows, attrs)
+        return scattered.open_writer(self._backend, staging, name, attrs, counts, chunking)
+
     def done_shards(self, name: str) -> set[int]:
         """Ids of committed shards of an incomplete set (empty once consolidated)."""
         self._attrs_of(name)
-        return shards.done_shards(self._staging / name)
+        staging = self._staging / name
+        return shards.done_shards(staging) | scattered.done_records(staging)
 
     def consolidate(self, name: str, n_shards: int) -> None:
         """Lay shards ``0..n_shards-1`` out contiguously in manifest order; safe to re-run
@@ -248,6 +267,10 @@ class FeatureStore(TranscriptSets, StoreHealth):
         attrs = self._attrs_of(name)
         if attrs.get("complete"):
             self._clear_staging(name)
+            return
+        counts = scattered.read_predicted(self._staging / name)
+        if counts is not None:  # its rows written in place: sealed
+            self._seal(name, attrs, counts, n_shards)
             return
         writer = self.shard_writer(name)
         layout = shards.gather(writer, n_shards)
@@ -263,6 +286,16 @@ class FeatureStore(TranscriptSets, StoreHealth):
             self._backend.write_blocks(name, [(start, rows_here)])
         digest_hex = digest.hexdigest()
         self._complete_set(name, attrs, layout.offsets, layout.failures, digest_hex, block)
+
+    def _seal(self, name: str, attrs: dict[str, Any], counts: np.ndarray, n_shards: int) -> None:
+        chunking = functools.partial(_chunk_rows, attrs)
+        writer = scattered.open_writer(
+            self._backend, self._staging / name, name, attrs, counts, chunking
+        )
+        if writer is None:
+            raise StoreError(f"{self.path}: feature set {name!r} has no rows placed to seal")
+        placed, digest, block = scattered.finish(self._backend, writer, name, n_shards, chunking)
+        self._complete_set(name, attrs, placed.offsets, placed.failures, digest, block)
 
     def place(self, name: str, counts: np.ndarray) -> PlacedRows:
         """A writer of incomplete set ``name``'s rows straight into its data array, each
@@ -413,9 +446,12 @@ class FeatureStore(TranscriptSets, StoreHealth):
             # The table's length, not its chunks: info answers for a damaged set too.
             n_failed, n_shards = self._backend.array_length(name, "failures_utt_id") or 0, 0
         else:
-            rows, n_failed, n_shards = shards.staged_summary(self._staging / name)
-            written, rejected = placed_so_far(self._staging / name)  # an import under way
-            rows, n_failed = rows + written, n_failed + rejected
+            staging = self._staging / name
+            rows, n_failed, n_shards = shards.staged_summary(staging)
+            written, rejected = placed_so_far(staging)  # an import under way
+            held, failed, placed = scattered.placed_summary(staging)  # an extraction's
+            rows, n_failed = rows + written + held, n_failed + rejected + failed
+            n_shards += placed
         described = {k: attrs[k] for k in ("modality", "level", "dim", "dtype", "fingerprint")}
         return FeatureSetInfo(
             name=name,
@@ -520,6 +556,10 @@ def chunk_rows_for(rows: int, dim: int, dtype: str, chunk_bytes: int | None = No
     target = max(1, size // max(row_bytes, 1))
     n_chunks = max(1, -(-rows // target))
     return max(1, -(-rows // n_chunks))
+
+
+def _chunk_rows(attrs: Mapping[str, Any], rows: int) -> int:
+    return chunk_rows_for(rows, attrs["dim"], attrs["dtype"])
 
 
 def _classes_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:

@@ -203,12 +203,16 @@ class ZarrBackend:
         self.write_blocks(name, runs)
 
     def rechunk_data(
-        self, name: str, chunk_rows: int, blocks: Iterable[tuple[int, np.ndarray]]
+        self,
+        name: str,
+        chunk_rows: int,
+        blocks: Iterable[tuple[int, np.ndarray]],
+        rows: int | None = None,
     ) -> None:
         old = self._data(name)
         group = self.path / name
         shutil.rmtree(group / REBUILDING, ignore_errors=True)  # a killed rechunk's
-        shape = (int(old.shape[0]), int(old.shape[1]))
+        shape = (int(old.shape[0]) if rows is None else rows, int(old.shape[1]))
         layout = _data_layout(shape, str(old.dtype), chunk_rows)
         attrs = dict(old.attrs)  # the copy of the set's attributes
         new = zarr.create_array(str(group / REBUILDING), **layout, attributes=attrs, zarr_format=3)
@@ -233,6 +237,11 @@ class ZarrBackend:
 
     def chunk_rows(self, name: str) -> int:
         return int(self._data(name).chunks[0])
+
+    def direct_chunks(self, name: str) -> tuple[Path, bool] | None:
+        # Rows written straight into the chunk files (`scattered.py`) where they are raw.
+        layout = _chunk_layout(self._data(name))
+        return None if layout is None else (self.path / name / DATA, layout == "crc32c")
 
     def read_data(self, name: str) -> np.ndarray:
         return self.read_rows(name, 0, self._data(name).shape[0])

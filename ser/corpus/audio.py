@@ -8,13 +8,22 @@ same samples.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soxr
 
-from ser.corpus.decode import AudioInfo, DecodeError, decoders, info, read, riff_shortfall
+from ser.corpus.decode import (
+    AudioInfo,
+    DecodeError,
+    decoders,
+    exact_info,
+    info,
+    read,
+    riff_shortfall,
+)
 from ser.corpus.files import FOLDER, not_a_file, shown
 from ser.errors import SerError
 
@@ -25,8 +34,13 @@ __all__ = [
     "Clip",
     "audio_info",
     "cut_short",
+    "decoded_length",
     "decoders",
+    "exact_info",
+    "length_by_header",
     "load_audio",
+    "resampled_length",
+    "source_path",
 ]
 
 
@@ -97,6 +111,32 @@ def load_audio(source: AudioSource, sample_rate: int) -> np.ndarray:
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def decoded_length(source: AudioSource, sample_rate: int) -> int | None:
+    """The samples `load_audio(source, sample_rate)` gives, by the file's header alone (0:
+    none, which `load_audio` refuses); None where the header cannot say it exactly (a
+    format FFmpeg decodes or whose length is estimated: `decode.EXACT_FORMATS`) or the
+    file cannot be read."""
+    found = exact_info(source_path(source))
+    return None if found is None else length_by_header(found, source, sample_rate)
+
+
+def length_by_header(found: AudioInfo, source: AudioSource, sample_rate: int) -> int:
+    """`decoded_length` of `source`, whose file's header says `found` (`exact_info`)."""
+    n = found.frames
+    if isinstance(source, Clip):  # as `decode.read` cuts a span: its ends rounded to samples
+        first, last = round(source.start * found.rate), round(source.end * found.rate)
+        n = max(0, min(last, n) - min(first, n))
+    return resampled_length(n, found.rate, sample_rate)
+
+
+def resampled_length(n: int, rate: float, sample_rate: float) -> int:
+    """Samples soxr gives of `n` samples at `rate` resampled to `sample_rate`: the nearest
+    integer to n * sample_rate / rate, a half rounded up (what soxr computes)."""
+    if rate == sample_rate:
+        return n
+    return math.floor(n * sample_rate / rate + 0.5)
 
 
 def _existing(path: Path) -> Path:

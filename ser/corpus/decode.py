@@ -66,6 +66,23 @@ class AudioInfo:
         return self.frames / self.rate if self.rate > 0 else 0.0
 
 
+#: libsndfile's formats whose header counts the samples exactly (an MP3's or Ogg's length
+#: may be estimated, and FFmpeg's containers round theirs: `SHORTFALL`).
+EXACT_FORMATS = frozenset({"WAV", "WAVEX", "RF64", "W64", "FLAC", "AIFF", "CAF", "AU"})
+
+
+def exact_info(path: Path) -> AudioInfo | None:
+    """What `info` says, where libsndfile reads the file and its header counts the samples
+    exactly (`EXACT_FORMATS`); None for any other file, or one that cannot be read."""
+    try:
+        found = soundfile.info(native(path))
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError):
+        return None
+    if found.format not in EXACT_FORMATS:
+        return None
+    return AudioInfo(found.samplerate, found.channels, found.frames)
+
+
 def info(path: Path) -> AudioInfo:
     """The audio's rate, channels and length by its header."""
     try:

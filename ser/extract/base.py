@@ -141,6 +141,12 @@ class Extractor(ABC):
         call, what batches are planned by (Whisper's encoder: whole 30 s windows)."""
         return seconds
 
+    def row_count(self, n_samples: int, level: Level) -> int | None:
+        """Audio extractors: the rows a set of `level` gets of `n_samples` of input at
+        `sample_rate`, known before the model runs (0: too short to give one, a failure);
+        None where only running it tells (`ser.extract.row_counts`)."""
+        return None
+
     def length_limit(self) -> tuple[float, str] | None:
         """Audio extractors that take a recording in one piece, at a cost that grows with
         its length: the most seconds they take, and why (None: any length)."""

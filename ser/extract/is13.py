@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ser.errors import ConfigError
-from ser.extract.base import ExtractionError, Extractor, FeatureSetSpec, base_attrs, check_audio
+from ser.extract.base import (
+    ExtractionError,
+    Extractor,
+    FeatureSetSpec,
+    Level,
+    base_attrs,
+    check_audio,
+)
 from ser.extract.options import KindOptions
 
 if TYPE_CHECKING:
@@ -77,6 +84,14 @@ class Is13Extractor(Extractor):
     def sample_rate(self) -> int:
         return self.options.sample_rate
 
+    def row_count(self, n_samples: int, level: Level) -> int:
+        """One row of functionals, of audio as long as the pitch window at least."""
+        return int(n_samples >= self._min_samples)
+
+    @property
+    def _min_samples(self) -> int:
+        return math.ceil(MIN_SECONDS * self.sample_rate)
+
     @cached_property
     def _specs(self) -> tuple[FeatureSetSpec, ...]:
         import opensmile
@@ -104,8 +119,7 @@ class Is13Extractor(Extractor):
         self._smile = self._make_smile()
 
     def extract(self, batch: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
-        min_samples = math.ceil(MIN_SECONDS * self.sample_rate)
-        check_audio(batch, min_samples, "openSMILE (60 ms pitch window)", self.sample_rate)
+        check_audio(batch, self._min_samples, "openSMILE (60 ms pitch window)", self.sample_rate)
         self.check_lengths(batch)
         if self._smile is None:
             raise RuntimeError("is13: call load(device) before extract()")

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ser.errors import ConfigError
-from ser.extract.base import Extractor, FeatureSetSpec, base_attrs, check_audio
+from ser.extract.base import Extractor, FeatureSetSpec, Level, base_attrs, check_audio
 from ser.extract.options import STORE_DTYPES, KindOptions, store_dtype_option, stored_dtype
 
 if TYPE_CHECKING:  # torch loads with the filterbank, not with the registry
@@ -117,6 +117,10 @@ class LogmelExtractor(Extractor):
     @property
     def sample_rate(self) -> int:
         return self.options.sample_rate
+
+    def row_count(self, n_samples: int, level: Level) -> int:
+        """Centred frames: one at every hop from sample 0 (none of no samples)."""
+        return 1 + n_samples // self.options.hop_length if n_samples > 0 else 0
 
     @cached_property
     def _specs(self) -> tuple[FeatureSetSpec, ...]:

@@ -143,18 +143,28 @@ SHARD_FILES = 1024
 SET_FILES = 8192
 
 
-def peak_bytes(passes: Sequence[Sequence[int]], shards: Sequence[int]) -> int:
+def peak_bytes(
+    passes: Sequence[Sequence[int]],
+    shards: Sequence[int],
+    placed: Sequence[Sequence[bool]] | None = None,
+) -> int:
     """The most disk the feature sets take at once, by the estimated bytes of each pass's
     sets (`estimate_bytes`) and its `shards`: a pass stages all its shards, then lays
     each set out beside them before its shards go, so pass k peaks at the sets of the
-    passes before it, its staged shards and its laid-out sets (as many bytes again).
+    passes before it, its staged shards and its laid-out sets (as many bytes again). A
+    set `placed` (its rows written straight into the store) stages its records alone.
 
     >>> peak_bytes([[100, 50]], [1]) == 2 * (100 + 50) + 2 * (SHARD_FILES + SET_FILES)
     True
+    >>> files = 2 * (SHARD_FILES + SET_FILES)
+    >>> peak_bytes([[100, 50]], [1], [[True, False]]) == 100 + 2 * 50 + files
+    True
     """
     peak, before = 0, 0
-    for sizes, count in zip(passes, shards, strict=True):
-        staged = sum(sizes) + len(sizes) * count * SHARD_FILES
+    for k, (sizes, count) in enumerate(zip(passes, shards, strict=True)):
+        ours = placed[k] if placed is not None else [False] * len(sizes)
+        rows = sum(size for size, put in zip(sizes, ours, strict=True) if not put)
+        staged = rows + len(sizes) * count * SHARD_FILES
         laid_out = sum(sizes) + len(sizes) * SET_FILES
         peak = max(peak, before + staged + laid_out)
         before += laid_out

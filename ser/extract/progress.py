@@ -34,8 +34,8 @@ def print_estimate(
 ) -> None:
     """The disk estimate of the feature sets about to be written, and the free space;
     nothing when none is (a repair writes over the damaged rows in place). `peak`: the
-    most they take at once, staged shards beside laid-out sets (`peak_bytes`); the free
-    space is weighed against it."""
+    most they take at once, staged shards beside laid-out sets where sets are staged
+    (`peak_bytes`); the free space is weighed against it."""
     if not sizes:
         return
     total = sum(size for _, size in sizes)
@@ -48,8 +48,8 @@ def print_estimate(
     free = shutil.disk_usage(existing).free
     console.print(f"  {'total':<{width}}  {human_bytes(total):>10}")
     console.print(
-        f"  {'at most':<{width}}  {human_bytes(peak):>10}  while shards are staged and laid "
-        f"out ({human_bytes(free)} free)"
+        f"  {'at most':<{width}}  {human_bytes(peak):>10}  while they are written "
+        f"({human_bytes(free)} free)"
     )
     if peak > free:
         console.print(

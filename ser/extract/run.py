@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from rich.console import Console
 
@@ -73,6 +74,7 @@ from ser.extract.plan import (
 from ser.extract.processes import batches_on_processes
 from ser.extract.progress import print_estimate, progress_bar
 from ser.extract.registry import KINDS, build_extractor
+from ser.extract.row_counts import UNKNOWN, predicted_sets
 from ser.extract.shards import ShardJob, Source, audio_sources, make_jobs
 from ser.extract.store_setup import mend_store, open_store
 from ser.extract.views import View, refuse_unchanged, view_spec_of, viewed
@@ -102,6 +104,9 @@ class _Pass:
     # and what each repair found (`FeatureStore.repair`); by spec name.
     repairs: dict[str, Damage] = field(default_factory=dict)
     repaired: dict[str, bool | None] = field(default_factory=dict)
+    # By spec name: the rows each utterance will give the sets written straight into the
+    # store (`row_counts`: every count known, on Zarr, not a repair); the others are staged.
+    counts: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def found(self) -> list[tuple[str, str]]:
@@ -256,8 +261,14 @@ def _run_passes(
         texts = [None if i in stored.failures else t for i, t in enumerate(stored.texts)]
     if not passes:
         return
-    plans, sizes, by_pass, lengths = [], [], [], []
+    ids = [str(u) for u in store.manifest.utt_ids]
+    plans, sizes, by_pass, placed, lengths, inputs = [], [], [], [], [], []
     for p in passes:
+        sources: Sequence[Source] = audio_paths if p.extractor.modality == "audio" else texts
+        if p.view is not None:
+            sources = viewed(audio_paths, ids, p.view)
+        inputs.append(sources)
+        p.counts = _predicted(store, p, sources)
         if p.extractor.modality == "audio":
             # Sorted by annotated duration (manifest), batched by the wav headers' seconds
             # as the model computes them (padded: Whisper's windows).
@@ -284,19 +295,16 @@ def _run_passes(
         ]
         sizes += ours
         by_pass.append([size for _, size in ours])
-    ids = [str(u) for u in store.manifest.utt_ids]
+        placed.append([s.name in p.counts for s in p.pending if s.name not in p.repairs])
     for line in long_utterances(ids, durations) if durations else []:
         console.print(f"[bold yellow]warning:[/] {line}", soft_wrap=True)  # one line
-    peak = peak_bytes(by_pass, [len(plan.shards) for plan in plans])
+    peak = peak_bytes(by_pass, [len(plan.shards) for plan in plans], placed)
     print_estimate(console, sizes, Path(store.path), peak)
     with (
         dask_client(config.workers, config.scheduler) as client,
         progress_bar(console, config.progress) as bar,
     ):
-        for p, plan, seconds in zip(passes, plans, lengths, strict=True):
-            sources: Sequence[Source] = audio_paths if p.extractor.modality == "audio" else texts
-            if p.view is not None:
-                sources = viewed(audio_paths, ids, p.view)
+        for p, plan, seconds, sources in zip(passes, plans, lengths, inputs, strict=True):
             jobs = _jobs(store, p, plan, sources, config)
             label = p.extractor.kind if p.view is None else f"{p.extractor.kind} {p.view.spec}"
             task = bar.add_task(label, total=sum(len(job.shard) for job in jobs))
@@ -354,9 +362,31 @@ def _jobs(
     # Keyed by the extractor's names (its outputs': a view's are its clean sets'), writing
     # into the stored sets.
     out = {spec.name: str(spec.attrs.get("view_of", spec.name)) for spec in p.pending}
-    writers = {out[spec.name]: store.shard_writer(p.stored[spec.name]) for spec in p.pending}
     named = [dataclasses.replace(spec, name=out[spec.name]) for spec in p.pending]
+    writers = {out[spec.name]: _writer(store, p, spec.name) for spec in p.pending}
     return make_jobs(shards, named, sources, writers, {out[k]: v for k, v in done.items()})
+
+
+def _predicted(store: FeatureStore, p: _Pass, sources: Sequence[Source]) -> dict[str, np.ndarray]:
+    """The row counts of the pass's pending sets whose every count is known before
+    extracting (`row_counts`), by spec name: on a Zarr store, and not for a repair (which
+    stages the shards it writes back)."""
+    whole = [spec for spec in p.pending if spec.name not in p.repairs]
+    if store.backend != "zarr" or not whole:
+        return {}
+    # The extractor names a view's sets as their clean ones: the same levels.
+    counts = predicted_sets(p.extractor, whole, sources)
+    return {name: rows for name, rows in counts.items() if not (rows == UNKNOWN).any()}
+
+
+def _writer(store: FeatureStore, p: _Pass, name: str) -> Any:
+    """Spec `name`'s writer: its rows straight into the store where their counts are
+    known (`FeatureStore.scattered_writer`), else its shards staged and laid out after the
+    pass (`FeatureStore.consolidate`)."""
+    placed = None
+    if name in p.counts:
+        placed = store.scattered_writer(p.stored[name], p.counts[name])
+    return placed or store.shard_writer(p.stored[name])
 
 
 def _execution(

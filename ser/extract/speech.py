@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ser.errors import ConfigError
-from ser.extract.base import FeatureSetSpec, check_audio
+from ser.extract.base import FeatureSetSpec, Level, check_audio
 from ser.extract.device_rows import Hidden
 from ser.extract.layer_sets import LayerExtractor, LayerOptions, describe, settle_options
 from ser.extract.wav2vec2 import Wav2Vec2Frames, is_wav2vec2_family
@@ -98,6 +98,10 @@ class SpeechExtractor(LayerExtractor):
 
     def length_limit(self) -> tuple[float, str] | None:
         return self.frames.length_limit()
+
+    def row_count(self, n_samples: int, level: Level) -> int:
+        frames = self.frames.frame_count(n_samples)
+        return frames if level == "frame" else min(frames, 1)  # a pooled set: one row
 
     @property
     def n_layers(self) -> int:

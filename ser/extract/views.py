@@ -37,7 +37,7 @@ import numpy as np
 from ser.cache import FeatureStore
 from ser.cache.fingerprint import VIEW_SOURCE, fingerprint, provenance
 from ser.cache.verify import RECORDED, VIEW_ATTRS
-from ser.corpus.audio import Clip, load_audio
+from ser.corpus.audio import Clip, load_audio, resampled_length
 from ser.errors import ConfigError
 
 ViewKind = Literal["speed", "noise"]
@@ -75,6 +75,12 @@ class View:
     def seconds(self, seconds: float) -> float:
         """How long audio of `seconds` is in this view (speed changes duration)."""
         return seconds / self.value if self.kind == "speed" else seconds
+
+    def length(self, n_samples: int, sample_rate: int) -> int:
+        """How many samples `apply` gives of `n_samples` (speed resamples; noise keeps them)."""
+        if self.kind == "speed":
+            return resampled_length(n_samples, sample_rate, sample_rate / self.value)
+        return n_samples
 
     def apply(self, wave: np.ndarray, utt_id: str, sample_rate: int) -> np.ndarray:
         """The view of one decoded utterance (float32 mono at `sample_rate`)."""

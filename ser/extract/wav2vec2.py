@@ -135,7 +135,7 @@ class Wav2Vec2Frames:
         if batched is None:
             batched = device.type in BATCHED_DEVICES
         prepared = [self._prepare(wave) for wave in waves]
-        lengths = [self._n_frames(len(wave)) for wave in prepared]
+        lengths = [self.frame_count(len(wave)) for wave in prepared]
         if self.config.model_type not in MASKED_ENCODERS:
             # Masks that let padding leak (data2vec-audio's stacked positional convs).
             def run(group: list[np.ndarray]) -> list[torch.Tensor]:
@@ -251,7 +251,10 @@ class Wav2Vec2Frames:
             h = layer.activation(h)
         return h
 
-    def _n_frames(self, n_samples: int) -> int:
+    def frame_count(self, n_samples: int) -> int:
+        """Frames the conv stack gives of `n_samples` (0: fewer than `min_samples`)."""
+        if n_samples < self.min_samples:
+            return 0
         for kernel, stride in zip(self.config.conv_kernel, self.config.conv_stride, strict=True):
             n_samples = (n_samples - kernel) // stride + 1
         return n_samples

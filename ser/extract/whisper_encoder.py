@@ -90,6 +90,12 @@ class WhisperFrames:
     def min_samples(self) -> int:
         return self.hop
 
+    def frame_count(self, n_samples: int) -> int:
+        """Frames `hidden` gives of `n_samples`: each 30 s window's `len // hop` (a tail
+        under one hop gives none)."""
+        whole, tail = divmod(n_samples, self.window)
+        return whole * (self.window // self.hop) + tail // self.hop
+
     def padded_seconds(self, seconds: float) -> float:
         """Every window costs 30 s, however short: a 4 s utterance computes as a 30 s one."""
         windows = max(1, math.ceil(seconds * self.sample_rate / self.window))

@@ -58,8 +58,10 @@ def test_extract_on_a_full_disk_resumes_with_the_shards_written(
     store = tmp_path / "f.zarr"
     args = ("extract", synthetic_corpus[0], "--store", store, "--features", "logmel")
     args += ("--shard-size", "16", "--quiet")
-    # the disk full while the third shard's rows are written
-    monkeypatch.setattr(shards, "_save_rows", failing_from(3, ENOSPC, shards._save_rows))
+    # the disk full while the third shard's rows are staged (a set whose row counts only
+    # extracting tells: placed rows are `test_extract_placed_on_a_full_disk_resumes`)
+    monkeypatch.setattr(FeatureStore, "scattered_writer", lambda *args: None)
+    monkeypatch.setattr(shards, "save_rows", failing_from(3, ENOSPC, shards.save_rows))
     line = one_line(ser(*args))
     assert line.startswith("error: the disk is full (No space left on device) writing ")
     assert "writing shard 2 of logmel80 to " in line and "shard-000002.npy" in line
@@ -75,6 +77,29 @@ def test_extract_on_a_full_disk_resumes_with_the_shards_written(
         in line
     )
     monkeypatch.setattr(zarr_backend.ZarrBackend, "write_blocks", write_blocks)
+    done = ser(*args)
+    assert done.exit_code == 0, done.output
+    finished = FeatureStore.open(store)
+    assert finished.info("logmel80").complete and finished.verify() == []
+
+
+@pytest.mark.slow
+def test_extract_placed_on_a_full_disk_resumes(
+    synthetic_corpus: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows written straight into the store: the disk fills as a shard's rows go in place;
+    the shards recorded before are kept, the one under way is written again."""
+    store = tmp_path / "f.zarr"
+    args = ("extract", synthetic_corpus[0], "--store", store, "--features", "logmel")
+    args += ("--shard-size", "16", "--quiet")
+    monkeypatch.setattr(os, "pwrite", failing_from(40, ENOSPC, os.pwrite))
+    line = one_line(ser(*args))
+    assert line.startswith(
+        f"error: the disk is full (No space left on device) writing the store's sets to {store};"
+    )
+    monkeypatch.undo()
+    kept = FeatureStore.open(store).done_shards("logmel80")
+    assert kept == set(range(len(kept))) and len(kept) >= 1
     done = ser(*args)
     assert done.exit_code == 0, done.output
     finished = FeatureStore.open(store)

@@ -124,7 +124,7 @@ def test_a_killed_extract_leaves_no_process_behind(tmp_path: Path) -> None:
     command = ser_command(*args, "--shard-size", "2", "--quiet")
 
     def committed(output: str) -> bool:
-        return any(tmp_path.rglob("shard-*.json"))
+        return any(tmp_path.rglob("shard-*.json")) or any(tmp_path.rglob("placed-*.json"))
 
     left, output = killed_midway(command, committed, tmp_path / "log", processes=2)
     assert left == [], "\n".join([*left, output])

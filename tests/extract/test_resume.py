@@ -3,6 +3,7 @@ command is a fast no-op; one writer per store; feature sets never mix versions."
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ser.cache import FeatureStore
+from ser.cache import FeatureStore, scattered
 from ser.cache import shards as store_shards
 from ser.cli import main
 from ser.extract.registry import KINDS
@@ -26,21 +27,22 @@ SETS = ("tiny-hubert.L1", "tiny-hubert.L2", "tiny-bert", "logmel80")
 
 # Subprocess wrappers around the real CLI. SLOW commits each shard and then sleeps, so a
 # kill from outside lands mid-run; DIES kills itself with SIGKILL between writing a
-# shard's data and committing its record (the 6th atomic write: shard 1 of the first set).
+# shard's data and committing its record (the 6th atomic write: the hubert sets' predicted
+# counts, then the records of their shards 0 and 1, each set's rows placed before).
 SLOW = """
-import sys, time
-from ser.cache import shards
-write = shards.ShardWriter.write
-def slow(self, *args, **kwargs):
+import functools, sys, time
+from ser.cache import scattered, shards
+def slow(self, write, *args, **kwargs):
     write(self, *args, **kwargs)
     time.sleep(0.25)
-shards.ShardWriter.write = slow
+for kind in (shards.ShardWriter, scattered.ScatteredWriter):
+    kind.write = functools.partialmethod(slow, kind.write)
 from ser.cli import main
 sys.exit(main())
 """
 DIES = """
 import os, signal, sys
-from ser.cache import shards
+from ser.cache import scattered, shards
 atomic = shards.atomic_write
 calls = [0]
 def dying(path, write, *what):
@@ -50,7 +52,7 @@ def dying(path, write, *what):
             write(f)
         os.kill(os.getpid(), signal.SIGKILL)
     atomic(path, write, *what)
-shards.atomic_write = dying
+shards.atomic_write = scattered.atomic_write = dying
 from ser.cli import main
 sys.exit(main())
 """
@@ -89,7 +91,9 @@ def _assert_same_store(a: Path, b: Path) -> None:
 
 
 def _staged(store: Path, name: str) -> set[int]:
-    return store_shards.done_shards(store.with_name(store.name + ".staging") / name)
+    """The shards of `name` committed: staged, or their rows placed in the store."""
+    staging = store.with_name(store.name + ".staging") / name
+    return store_shards.done_shards(staging) | scattered.done_records(staging)
 
 
 def kill_after_shards(
@@ -223,21 +227,21 @@ def test_interrupted_run_keeps_its_shards_and_refuses_another_shard_size(
 ) -> None:
     root, store = synthetic_corpus[0], tmp_path / "f.zarr"
     args = ["extract", str(root), "--store", str(store), "--features", "logmel", "--quiet"]
-    write = store_shards.ShardWriter.write
     calls = []
 
-    def interrupted(self: Any, *a: Any, **k: Any) -> None:
+    def interrupted(self: Any, write: Any, *a: Any, **k: Any) -> None:
         if len(calls) == 3:
             raise KeyboardInterrupt
         calls.append(1)
         write(self, *a, **k)
 
-    monkeypatch.setattr(store_shards.ShardWriter, "write", interrupted)
-    result = CliRunner().invoke(main, [*args, "--shard-size", "8"])
+    with monkeypatch.context() as patch:
+        for kind in (store_shards.ShardWriter, scattered.ScatteredWriter):  # staged or placed
+            patch.setattr(kind, "write", functools.partialmethod(interrupted, kind.write))
+        result = CliRunner().invoke(main, [*args, "--shard-size", "8"])
     assert result.exit_code == 130
     assert "run the same command to resume" in result.output
     assert _staged(store, "logmel80") == {0, 1, 2}
-    monkeypatch.setattr(store_shards.ShardWriter, "write", write)
 
     refused = CliRunner().invoke(main, [*args, "--shard-size", "100"])
     assert refused.exit_code == 2

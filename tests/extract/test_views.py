@@ -4,6 +4,7 @@ store beside the clean set, as sets of their own (`ser.extract.views`)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import pickle
 import shutil
@@ -17,6 +18,7 @@ from click.testing import CliRunner
 from ser.cache import FeatureStore
 from ser.cache import shards as store_shards
 from ser.cache.fingerprint import provenance
+from ser.cache.scattered import ScatteredWriter
 from ser.cli import main
 from ser.corpus.audio import load_audio
 from ser.errors import ConfigError
@@ -225,16 +227,17 @@ def test_a_view_stopped_part_way_resumes_to_the_same_bytes(
     store, name = tmp_path / "f.zarr", "tiny-hubert.L2.speed1.1"
     config = _config(tiny_models, features=("hubert",), options={"hubert": {
         "model": str(tiny_models.hubert)}}, augment=("speed=1.1",))  # fmt: skip
-    write, written = store_shards.ShardWriter.write, []
+    written: list[int] = []
 
-    def stopping(self: store_shards.ShardWriter, *args: Any, **kwargs: Any) -> None:
+    def stopping(self: Any, write: Any, *args: Any, **kwargs: Any) -> None:
         if name in str(self.directory):  # the view's second shard of two: stopped
             if written:
                 raise RuntimeError("stopped")
             written.append(args[0])
         write(self, *args, **kwargs)
 
-    monkeypatch.setattr(store_shards.ShardWriter, "write", stopping)
+    for kind in (store_shards.ShardWriter, ScatteredWriter):  # staged, or placed in the store
+        monkeypatch.setattr(kind, "write", functools.partialmethod(stopping, kind.write))
     with pytest.raises(RuntimeError, match="stopped"):
         extract_features(corpus, store, config)
     monkeypatch.undo()

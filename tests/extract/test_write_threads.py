@@ -4,6 +4,7 @@ HDF5 one at a time). The bytes are the ones a single thread writes."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from rich.console import Console
 
 from ser.cache import FeatureStore
+from ser.cache.scattered import ScatteredWriter
 from ser.cache.shards import ShardWriter
 from ser.cache.verify import RECORDED
 from ser.extract.run import ExtractConfig, extract_features
@@ -33,9 +35,9 @@ def extract(
     # staging and laying out
     monkeypatch.setattr("ser.extract.run.write_threads", lambda sets: min(sets, threads))
     seen: dict[str, set[str]] = {"shards": set(), "sets": set()}
-    write, consolidate = ShardWriter.write, FeatureStore.consolidate
+    consolidate = FeatureStore.consolidate
 
-    def writing(self: ShardWriter, *args: Any, **kwargs: Any) -> None:
+    def writing(self: Any, write: Any, *args: Any, **kwargs: Any) -> None:
         seen["shards"].add(threading.current_thread().name.split("_")[0])
         write(self, *args, **kwargs)
 
@@ -43,7 +45,8 @@ def extract(
         seen["sets"].add(threading.current_thread().name.split("_")[0])
         consolidate(self, *args)
 
-    monkeypatch.setattr(ShardWriter, "write", writing)
+    for kind in (ShardWriter, ScatteredWriter):  # rows staged, or placed in the store
+        monkeypatch.setattr(kind, "write", functools.partialmethod(writing, kind.write))
     monkeypatch.setattr(FeatureStore, "consolidate", laying_out)
     options = {"model": str(tiny_models.hubert), "layers": "all"}
     config = ExtractConfig(features=("hubert",), options={"hubert": options}, device="cpu",

@@ -1,0 +1,86 @@
+"""Bytes written and peak disk of `ser extract` of a frame set: rows placed straight into
+the store (`ser.cache.scattered`) against staged shards laid out after (the path a set
+takes when a row count cannot be known before extracting, and every set's before).
+
+Builds a synthetic corpus, then extracts log-mel (a frame set) in a fresh process per
+path: the bytes its write calls passed (/proc/self/io `wchar`: every file, the
+manifest, staging, records and store alike), the disk beside the store (staging
+included) sampled while it runs, and CPU time.
+
+    python benchmarks/bench_extract_disk.py                 # ~320 utterances, ~12 MB of rows
+    python benchmarks/bench_extract_disk.py --dialogs 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from ser.cache import FeatureStore
+from ser.cache.backend import folder_bytes
+from ser.extract.run import ExtractConfig, extract_features
+from ser.synth.corpus import SynthConfig, write_corpus
+
+
+def measure(corpus: Path, store: Path, staged: bool) -> dict[str, float]:
+    """One extraction, in this process: bytes written, peak disk, CPU seconds."""
+    if staged:  # every set's shards staged, then laid out in manifest order
+        FeatureStore.scattered_writer = lambda self, name, counts: None  # type: ignore[method-assign,assignment]
+    beside = [store, store.with_name(store.name + ".staging")]
+    peak, done = [0], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], sum(folder_bytes(p) for p in beside if p.is_dir()))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    config = ExtractConfig(features=("logmel",), device="cpu", shard_size=64, progress=False)
+    sampler.start()
+    written, cpu = _wchar(), time.process_time()
+    extract_features(corpus, store, config)
+    written, cpu = _wchar() - written, time.process_time() - cpu
+    done.set()
+    sampler.join()
+    rows = FeatureStore.open(store).info("logmel80").bytes
+    return {"written": written, "peak_disk": peak[0], "cpu_s": cpu, "set_bytes": rows}
+
+
+def _wchar() -> int:
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dialogs", type=int, default=2, help="dialogs a session")
+    parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)  # corpus store staged
+    args = parser.parse_args()
+    if args.one:
+        corpus, store, staged = args.one
+        print(json.dumps(measure(Path(corpus), Path(store), staged == "staged")))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "IEMOCAP_full_release"
+        write_corpus(corpus, SynthConfig(dialogs_per_session=args.dialogs))
+        for path in ("staged", "placed"):
+            child = [sys.executable, __file__, "--one", str(corpus), f"{tmp}/{path}.zarr", path]
+            out = json.loads(subprocess.run(child, capture_output=True, check=True).stdout)
+            size, peak = out["set_bytes"], out["peak_disk"]
+            print(
+                f"{path}: wrote {out['written'] / 2**20:6.1f} MiB for a {size / 2**20:.1f} MiB "
+                f"set ({out['written'] / size:.2f}x), peak disk {peak / 2**20:6.1f} MiB "
+                f"({peak / size:.2f}x), cpu {out['cpu_s']:.1f} s",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,453 @@
+"""A feature set's rows written straight to their place in its data array, in whatever
+order they are computed: `ser extract`'s batches are cut from utterances sorted by length,
+so a shard's rows belong all over the manifest, and staged shards had to wait for every
+other shard before the set could be laid out (each row written twice, the disk holding
+both copies at the end).
+
+Each utterance's row count is known before its rows are computed
+(`ser.extract.row_counts`), so the set's offsets, its data array's shape and chunking are
+fixed up front, as `consolidate` would fix them. Each row is then written once, at its
+place, into the array's chunk files (Zarr's uncompressed chunks: raw little-endian rows,
+then their crc32c; `os.pwrite` of an utterance's rows at their byte offset), and the set
+is sealed when every shard is: every chunk read once, its crc32c written after its rows
+(the last chunk padded as Zarr pads it), the set's sha256 taken. Beside the store each
+shard leaves a record (`placed-N.json`: which utterances, failures), never its rows; a
+shard under way leaves its part's record (`placed-N.part.json`) and a killed writer's next
+run writes again only what no record holds.
+
+An utterance whose rows are not its predicted count (a failure found while extracting it:
+audio that does not decode, NaN output; or a count the prediction got wrong) leaves its
+place empty; its rows, if any, are kept beside the records (`placed-N.spill.npy`), and
+sealing then writes the set anew in a folder beside the old data (`Backend.rechunk_data`
+with the rows kept): the bytes `consolidate` would write, at twice the disk for that
+set, as before.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import google_crc32c
+import numpy as np
+
+from ser.cache.atomic import atomic_write
+from ser.cache.backend import Backend
+from ser.cache.shards import row_problem, save_rows, stored_rows
+from ser.cache.verify import little_bytes
+from ser.errors import StoreError
+
+#: The staging file of the predicted row counts, [n_utt] int64: what makes a set placed.
+PREDICTED = "predicted.npy"
+_RECORD = re.compile(r"^placed-(\d+)\.json$")
+
+
+@dataclass(frozen=True)
+class ScatteredWriter:
+    """Writes one feature set's shards into its data array (the `ShardWriter` interface
+    the runner commits through); only paths and settings, so it pickles cheaply."""
+
+    directory: Path  # the set's staging folder: the counts, each shard's record
+    data: Path  # the data array's folder: chunk files c/<chunk>/0
+    fingerprint: str
+    dim: int
+    dtype: str
+    level: str
+    n_utterances: int
+    chunk_rows: int
+    crc: bool  # each chunk file ends in the crc32c of its rows
+
+    @property
+    def row_bytes(self) -> int:
+        return self.dim * np.dtype(self.dtype).itemsize
+
+    def counts(self) -> np.ndarray:
+        """[n_utt] int64: the rows predicted for each utterance."""
+        return _predicted(self.directory / PREDICTED)[0]
+
+    def write(
+        self,
+        shard_id: int,
+        rows: Mapping[int, np.ndarray],
+        failures: Mapping[int, str] | None = None,
+    ) -> None:
+        """Commit one shard: its rows into place, then its record; a part it had goes."""
+        self._commit(_paths(self.directory, shard_id, ""), rows, failures or {})
+        for path in _paths(self.directory, shard_id, ".part")[::-1]:  # the record first
+            path.unlink(missing_ok=True)
+
+    def write_part(
+        self, shard_id: int, rows: Mapping[int, np.ndarray], failures: Mapping[int, str]
+    ) -> None:
+        """The utterances of shard `shard_id` finished so far, for a resume to keep."""
+        self._commit(_paths(self.directory, shard_id, ".part"), rows, failures)
+
+    def part_indices(self, shard_id: int) -> set[int]:
+        """The utterances the part of shard `shard_id` holds, rows or failures."""
+        record = self._record(_paths(self.directory, shard_id, ".part")[1])
+        return set() if record is None else set(_held(record))
+
+    def read_part(self, shard_id: int) -> tuple[dict[int, np.ndarray], dict[int, str]]:
+        """The rows and failures the part of shard `shard_id` holds (its placed rows read
+        back from the chunk files)."""
+        spill, path = _paths(self.directory, shard_id, ".part")
+        record = self._record(path)
+        if record is None:
+            return {}, {}
+        starts = _predicted(self.directory / PREDICTED)[1]
+        counts = self.counts()
+        rows = {i: self.read_rows(int(starts[i]), int(counts[i])) for i in record["placed"]}
+        rows.update(_spilled(spill, record))
+        return rows, {int(i): why for i, why in record["failures"].items()}
+
+    def done(self) -> set[int]:
+        """Ids of the shards whose records are written."""
+        return done_records(self.directory)
+
+    def read_rows(self, start: int, count: int) -> np.ndarray:
+        """Rows ``start .. start + count`` as placed (not checked: no crc yet)."""
+        out = np.empty((count, self.dim), self.dtype)  # [count, dim]
+        for first, chunk, within, take in self._pieces(start, count):
+            target = memoryview(out[first : first + take]).cast("B")  # type: ignore[arg-type]
+            with open(_chunk_path(self.data, chunk), "rb") as f:
+                f.seek(within * self.row_bytes)
+                if f.readinto(target) != len(target):
+                    raise StoreError(f"{_chunk_path(self.data, chunk)}: rows missing")
+        return out
+
+    def _commit(
+        self, paths: tuple[Path, Path], rows: Mapping[int, np.ndarray], failures: Mapping[int, str]
+    ) -> None:
+        counts, starts = _predicted(self.directory / PREDICTED)
+        failed = {self._checked(i): str(why) for i, why in failures.items()}
+        placed: list[int] = []
+        spilled: dict[int, np.ndarray] = {}
+        for index, values in sorted(rows.items()):
+            index = self._checked(index)
+            array = stored_rows(index, values, self.dim, self.dtype, self.level)
+            problem = row_problem(array, self.dtype)
+            if problem:
+                failed[index] = problem
+            elif len(array) != counts[index]:
+                spilled[index] = array  # not where the offsets put it: sealing lays it out
+            else:
+                self._put(int(starts[index]), array)
+                placed.append(index)
+        record = {
+            "fingerprint": self.fingerprint,
+            "placed": placed,
+            "spilled": {str(i): len(a) for i, a in spilled.items()},
+            "failures": {str(i): failed[i] for i in sorted(failed)},
+        }
+        spill, path = paths
+        what = f"{path.name} of {self.directory.name}"
+        if spilled:
+            parts = list(spilled.values())
+            atomic_write(spill, lambda f: save_rows(f, parts, self.dim, self.dtype), what)
+        atomic_write(path, lambda f: f.write(json.dumps(record).encode("utf-8")), what)
+
+    def _put(self, start: int, rows: np.ndarray) -> None:
+        """`rows` [n, dim] (contiguous, in the set's dtype) written from row `start` on."""
+        for first, chunk, within, take in self._pieces(start, len(rows)):
+            path = _chunk_path(self.data, chunk)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+            try:
+                piece = memoryview(rows[first : first + take]).cast("B")  # type: ignore[arg-type]
+                os.pwrite(fd, piece, within * self.row_bytes)
+            finally:
+                os.close(fd)
+
+    def _pieces(self, start: int, count: int) -> Iterator[tuple[int, int, int, int]]:
+        """(first row of the run, chunk, row within the chunk, rows) per chunk it spans."""
+        done = 0
+        while done < count:
+            chunk, within = divmod(start + done, self.chunk_rows)
+            take = min(count - done, self.chunk_rows - within)
+            yield done, chunk, within, take
+            done += take
+
+    def _record(self, path: Path) -> dict[str, Any] | None:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return record if record.get("fingerprint") == self.fingerprint else None
+
+    def _checked(self, index: int) -> int:
+        if not isinstance(index, int | np.integer) or not 0 <= index < self.n_utterances:
+            raise StoreError(
+                f"manifest index {index!r} out of range (store has {self.n_utterances})"
+            )
+        return int(index)
+
+
+@dataclass(frozen=True)
+class Placed:
+    """What a set's shards hold: rows kept per utterance, failures, and where the rows of
+    an utterance not at its predicted place are (its shard's spill)."""
+
+    counts: np.ndarray  # [n_utt] int64 rows kept
+    failures: dict[int, str]
+    spilled: dict[int, int]  # manifest index -> shard id
+
+    @property
+    def offsets(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
+
+
+def gather(writer: ScatteredWriter, n_shards: int) -> Placed:
+    """Join the records of shards ``0..n_shards-1``; StoreError for any missing, or for
+    utterances in none of them or in more than one."""
+    missing = sorted(set(range(n_shards)) - writer.done())
+    if missing:
+        raise StoreError(
+            f"{writer.directory}: {len(missing)} of {n_shards} shards are not written yet "
+            f"(e.g. {', '.join(map(str, missing[:5]))}); run the extraction again to finish them"
+        )
+    counts = writer.counts().copy()
+    seen = np.zeros(writer.n_utterances, np.int64)
+    failures: dict[int, str] = {}
+    spilled: dict[int, int] = {}
+    for shard_id in range(n_shards):
+        record = writer._record(_paths(writer.directory, shard_id, "")[1])
+        if record is None:
+            raise StoreError(f"{writer.directory}: shard {shard_id}'s record is unreadable")
+        np.add.at(seen, np.asarray(_held(record), np.int64), 1)
+        for index, count in record["spilled"].items():
+            counts[int(index)], spilled[int(index)] = count, shard_id
+        failed = {int(i): why for i, why in record["failures"].items()}
+        counts[list(failed)] = 0
+        failures.update(failed)
+    if (seen > 1).any():  # the words `shards.gather` uses: the runner names --shard-size
+        index = int(np.flatnonzero(seen > 1)[0])
+        raise StoreError(f"{writer.directory}: manifest index {index} is in more than one shard")
+    if (seen == 0).any():
+        uncovered = np.flatnonzero(seen == 0)
+        raise StoreError(
+            f"{writer.directory}: {len(uncovered)} utterances are in none of the {n_shards} "
+            f"shards (e.g. manifest index {uncovered[0]}); the shards do not cover the manifest"
+        )
+    return Placed(counts, failures, spilled)
+
+
+def in_place(writer: ScatteredWriter, placed: Placed) -> bool:
+    """Whether every utterance's rows are where the predicted offsets put them."""
+    return not placed.spilled and bool((placed.counts == writer.counts()).all())
+
+
+def seal(writer: ScatteredWriter) -> str:
+    """Each chunk of a set whose rows are all in place made whole (the last padded with
+    zeros, as Zarr pads it) and, with crc32c chunks, its checksum written after its rows;
+    the sha256 of the rows in order."""
+    rows = int(writer.counts().sum())
+    digest = hashlib.sha256()
+    chunk_bytes = writer.chunk_rows * writer.row_bytes
+    for chunk in range(-(-rows // writer.chunk_rows)):
+        path = _chunk_path(writer.data, chunk)
+        try:
+            raw = bytearray(path.read_bytes()[:chunk_bytes])
+        except FileNotFoundError:
+            raise StoreError(f"{path}: a chunk of rows was never written") from None
+        kept = min(writer.chunk_rows, rows - chunk * writer.chunk_rows) * writer.row_bytes
+        digest.update(raw[:kept])
+        tail = bytes(chunk_bytes - len(raw))  # the padding past the last row written
+        if writer.crc:
+            crc = google_crc32c.value(bytes(raw) + tail)
+            tail += crc.to_bytes(4, "little")
+        with open(path, "r+b") as f:
+            f.seek(len(raw))
+            f.write(tail)
+            f.truncate()
+    return digest.hexdigest()
+
+
+def blocks(
+    writer: ScatteredWriter, placed: Placed, block_rows: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, rows) of the kept rows in manifest order, in blocks of `block_rows`,
+    read from their places or their shard's spill: a set laid out anew."""
+    starts = _predicted(writer.directory / PREDICTED)[1]
+    predicted = writer.counts()
+    buffer = np.empty((block_rows, writer.dim), writer.dtype)  # [block_rows, dim]
+    fill = written = 0
+    for index in np.flatnonzero(placed.counts):
+        if index in placed.spilled:
+            rows = _spilled_rows(writer, placed.spilled[int(index)], int(index))
+        else:
+            rows = writer.read_rows(int(starts[index]), int(predicted[index]))
+        while len(rows):
+            take = min(len(rows), block_rows - fill)
+            buffer[fill : fill + take], rows = rows[:take], rows[take:]
+            fill += take
+            if fill == block_rows:
+                yield written, buffer
+                written, fill = written + fill, 0
+    if fill:
+        yield written, buffer[:fill]
+
+
+def save_predicted(directory: Path, counts: np.ndarray) -> None:
+    """The predicted counts a placed set is laid out by, its staging's first file."""
+    values = np.asarray(counts, np.int64)
+    atomic_write(directory / PREDICTED, lambda f: np.save(f, values), f"counts of {directory.name}")
+
+
+def read_predicted(directory: Path) -> np.ndarray | None:
+    """The predicted counts of a set being placed (None: it is not)."""
+    try:
+        return _predicted(directory / PREDICTED)[0]
+    except (OSError, ValueError):
+        return None
+
+
+def placed_summary(directory: Path) -> tuple[int, int, int]:
+    """(rows, failures, shards) the records of a placed set hold so far, its parts'
+    among them."""
+    counts = read_predicted(directory)
+    if counts is None:
+        return 0, 0, 0
+    rows = failed = shards = 0
+    for path in directory.glob("placed-*.json"):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        rows += int(counts[record["placed"]].sum()) + sum(record["spilled"].values())
+        failed += len(record["failures"])
+        shards += bool(_RECORD.match(path.name))
+    return rows, failed, shards
+
+
+def _laid_out_already(writer: ScatteredWriter) -> bool:
+    """Whether the data array's first chunk is whole with its crc32c, as only Zarr writes
+    it (placed rows get theirs when sealed, which a set laid out anew never is)."""
+    whole = writer.chunk_rows * writer.row_bytes + 4
+    path = _chunk_path(writer.data, 0)
+    return writer.crc and path.is_file() and path.stat().st_size == whole
+
+
+def done_records(directory: Path) -> set[int]:
+    """Ids of the shards of a placed set whose records are written."""
+    found = (_RECORD.match(p.name) for p in directory.glob("placed-*.json"))
+    return {int(m.group(1)) for m in found if m}
+
+
+def _held(record: Mapping[str, Any]) -> list[int]:
+    return [*record["placed"], *map(int, record["spilled"]), *map(int, record["failures"])]
+
+
+def _spilled(spill: Path, record: Mapping[str, Any]) -> dict[int, np.ndarray]:
+    if not record["spilled"]:
+        return {}
+    data = np.load(spill, allow_pickle=False)
+    counts = [int(n) for n in record["spilled"].values()]
+    starts = np.cumsum(counts) - counts
+    return {
+        int(i): data[a : a + n] for i, a, n in zip(record["spilled"], starts, counts, strict=True)
+    }
+
+
+def _spilled_rows(writer: ScatteredWriter, shard_id: int, index: int) -> np.ndarray:
+    spill, path = _paths(writer.directory, shard_id, "")
+    record = writer._record(path)
+    return _spilled(spill, record or {"spilled": {}})[index]
+
+
+def _paths(directory: Path, shard_id: int, kind: str) -> tuple[Path, Path]:
+    """(spilled rows, record) of a shard (`kind` "") or of its part (".part")."""
+    stem = f"placed-{int(shard_id)}{kind}"
+    return directory / f"{stem}.spill.npy", directory / f"{stem}.json"
+
+
+def _chunk_path(data: Path, chunk: int) -> Path:
+    """Zarr v3's default chunk key ("/" separated) of rows chunk `chunk` of a 2-D array."""
+    return data / "c" / str(chunk) / "0"
+
+
+@functools.lru_cache(maxsize=16)
+def _loaded(path: Path, stamp: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    counts = np.load(path, allow_pickle=False)
+    return counts, np.cumsum(counts) - counts
+
+
+def _predicted(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(counts [n_utt], first rows [n_utt]) of a placed set, read once per process."""
+    stat = path.stat()
+    return _loaded(path, (stat.st_mtime_ns, stat.st_size))
+
+
+# Rows a chunk of a set of so many rows (`store.chunk_rows_for` of the set's dim and dtype).
+ChunkRows = Callable[[int], int]
+
+
+def open_writer(
+    backend: Backend,
+    staging: Path,
+    name: str,
+    attrs: Mapping[str, Any],
+    counts: np.ndarray,
+    chunking: ChunkRows,
+) -> ScatteredWriter | None:
+    """The writer of incomplete set `name` laid out by `counts`: the one a killed run
+    began with the same counts and layout, else begun anew (its data array created, its
+    staging cleared); None where the store's chunks take no rows in place (HDF5)."""
+    dim, dtype = int(attrs["dim"]), str(attrs["dtype"])
+    rows = int(counts.sum())
+    block = chunking(rows)
+    old = read_predicted(staging)
+    same = (
+        old is not None
+        and np.array_equal(old, counts)
+        and backend.data_layout(name) == ((rows, dim), np.dtype(dtype))
+        and backend.chunk_rows(name) == block
+    )
+    if not same:
+        shutil.rmtree(staging, ignore_errors=True)
+        backend.create_data(name, (rows, dim), dtype, block)
+    where = backend.direct_chunks(name)
+    if where is None:
+        return None
+    if not same:
+        staging.mkdir(parents=True, exist_ok=True)
+        save_predicted(staging, counts)
+    data, crc = where
+    fingerprint, level = str(attrs["fingerprint"]), str(attrs["level"])
+    return ScatteredWriter(staging, data, fingerprint, dim, dtype, level, len(counts), block, crc)
+
+
+def finish(
+    backend: Backend, writer: ScatteredWriter, name: str, n_shards: int, chunking: ChunkRows
+) -> tuple[Placed, str, int]:
+    """The set's rows all written: sealed in place, or (an utterance not at its predicted
+    place) laid out anew beside the old data. (what the shards hold, the rows' sha256,
+    rows a chunk)."""
+    placed = gather(writer, n_shards)
+    if in_place(writer, placed):
+        return placed, seal(writer), writer.chunk_rows
+    if _laid_out_already(writer):
+        # A run stopped between the new array's swap and the set's completion: the rows
+        # are no longer where the counts put them, so they cannot be read from there again.
+        raise StoreError(
+            f"{writer.directory}: the rows were laid out anew by a run stopped before it "
+            "completed the set; run the same command with --overwrite to extract it again"
+        )
+    rows = int(placed.counts.sum())
+    block = chunking(rows)
+    digest = hashlib.sha256()
+
+    def hashed() -> Iterator[tuple[int, np.ndarray]]:
+        for start, rows_here in blocks(writer, placed, block):
+            digest.update(little_bytes(rows_here))
+            yield start, rows_here
+
+    backend.rechunk_data(name, block, hashed(), rows=rows)
+    return placed, digest.hexdigest(), block

@@ -1,0 +1,105 @@
+"""Rows written straight to their place in a set's chunk files (`ser.cache.scattered`): a
+part kept and read back, an utterance off its predicted count kept aside, the set sealed
+or laid out anew, and HDF5 left to staged shards."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ser.cache import FeatureStore, Manifest
+from ser.cache.manifest import COLUMNS
+from ser.errors import StoreError
+
+ATTRS = {"extractor": "logmel", "modality": "audio", "level": "frame", "dim": 2, "dtype": "float32"}
+
+
+def new_store(path: Path) -> FeatureStore:
+    columns = {c: [0] * 4 for c in COLUMNS} | {"utt_id": ["a", "b", "c", "d"]}
+    store = FeatureStore.create(path, Manifest.from_columns(columns))
+    store.begin_feature_set("x", ATTRS)
+    return store
+
+
+def rows(n: int, value: float) -> np.ndarray:
+    return np.full((n, 2), value, np.float32)
+
+
+def test_rows_in_place_are_sealed_as_consolidate_lays_them_out(tmp_path: Path) -> None:
+    store = new_store(tmp_path / "f.zarr")
+    writer = store.scattered_writer("x", np.array([3, 0, 2, 1]))
+    assert writer is not None and pickle.loads(pickle.dumps(writer)) == writer
+    writer.write(1, {3: rows(1, 4.0), 0: rows(3, 1.0)})  # shards in any order
+    writer.write(0, {2: rows(2, 3.0)}, {1: "no wav file"})
+    assert store.done_shards("x") == {0, 1}
+    assert (store.info("x").rows, store.info("x").failures) == (6, 1)
+    store.consolidate("x", 2)
+    data = store.read("x")
+    assert data.offsets.tolist() == [0, 3, 3, 5, 6]
+    assert data.data[:, 0].tolist() == [1, 1, 1, 3, 3, 4]
+    assert store.failures("x") == [("b", "no wav file")]
+    assert store.verify() == [] and not (tmp_path / "f.zarr.staging").exists()
+
+
+def test_a_part_is_read_back_and_an_utterance_off_its_count_is_laid_out(tmp_path: Path) -> None:
+    store = new_store(tmp_path / "f.zarr")
+    writer = store.scattered_writer("x", np.array([3, 0, 2, 1]))
+    assert writer is not None
+    writer.write_part(0, {0: rows(3, 1.0), 2: rows(4, 3.0)}, {1: "no wav file"})  # 4, not 2
+    assert writer.part_indices(0) == {0, 1, 2}
+    held, failed = writer.read_part(0)
+    assert [held[0][0, 0], len(held[2]), failed] == [1.0, 4, {1: "no wav file"}]
+    writer.write(0, {**held, 3: rows(1, 4.0)}, failed)
+    assert writer.part_indices(0) == set()
+    store.consolidate("x", 1)
+    data = store.read("x")
+    assert data.offsets.tolist() == [0, 3, 3, 7, 8]
+    assert data.data[:, 0].tolist() == [1, 1, 1, 3, 3, 3, 3, 4]
+    assert store.verify() == []
+
+
+def test_a_killed_writer_s_records_are_kept_when_it_begins_again(tmp_path: Path) -> None:
+    store = new_store(tmp_path / "f.zarr")
+    first = store.scattered_writer("x", np.array([3, 0, 2, 1]))
+    assert first is not None
+    first.write(0, {0: rows(3, 1.0)}, {1: "no wav file"})
+    again = store.scattered_writer("x", np.array([3, 0, 2, 1]))  # the same counts: resumed
+    assert again is not None and again.done() == {0}
+    other = store.scattered_writer("x", np.array([3, 0, 2, 2]))  # other counts: anew
+    assert other is not None and other.done() == set()
+
+
+def test_an_hdf5_store_stages_its_shards(tmp_path: Path) -> None:
+    store = new_store(tmp_path / "f.h5")
+    assert store.scattered_writer("x", np.array([3, 0, 2, 1])) is None
+
+
+def test_counts_must_cover_the_manifest(tmp_path: Path) -> None:
+    store = new_store(tmp_path / "f.zarr")
+    with pytest.raises(ValueError, match="one row count per manifest utterance"):
+        store.scattered_writer("x", np.array([3, 0]))
+
+
+def test_a_set_laid_out_anew_and_stopped_is_never_read_as_placed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One utterance a row over its count, another failed: as many rows as predicted, so
+    the new array has the placed one's shape; stopped before the set is complete, the
+    next run refuses rather than read the new rows as if they were still placed."""
+    store = new_store(tmp_path / "f.zarr")
+    writer = store.scattered_writer("x", np.array([3, 0, 2, 1]))
+    assert writer is not None
+    writer.write(0, {0: rows(3, 1.0), 2: rows(3, 3.0)}, {1: "no wav file", 3: "NaN output"})
+
+    def stopped(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(FeatureStore, "_complete_set", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            store.consolidate("x", 1)
+    with pytest.raises(StoreError, match="--overwrite"):
+        store.consolidate("x", 1)

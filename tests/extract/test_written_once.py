@@ -1,0 +1,159 @@
+"""`ser extract` writes each row into the store once, at its place (`ser.cache.scattered`),
+with the bytes, offsets and receipt the staged shards' layout gave; a killed run goes on
+from the shards it recorded; an utterance not at its predicted place is laid out anew."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from ser.cache import FeatureStore, scattered
+from ser.cache import store as store_module
+from ser.cache.receipt_file import read_receipt
+from ser.cli import main
+from ser.extract import row_counts, run
+from ser.synth.corpus import SynthConfig, write_corpus
+
+SETS = ["logmel80", "tiny-bert", "tiny-bert.mean"]
+SETS += [f"tiny-hubert.L{n}{pool}" for n in (1, 2) for pool in ("", ".mean")]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("once") / "IEMOCAP_full_release"
+    write_corpus(root, SynthConfig(dialogs_per_session=1, utterances_per_dialog=(4, 4), seed=5))
+    return root
+
+
+def extract(corpus: Path, store: Path, tiny_models, *more: str) -> None:  # type: ignore[no-untyped-def]
+    args = ["extract", str(corpus), "--store", str(store), "--features", "hubert,logmel,bert",
+            "--hubert-model", str(tiny_models.hubert), "--hubert-layers", "1,2",
+            "--pool", "mean", "--bert-model", str(tiny_models.bert), "--device", "cpu",
+            "--precision", "fp32", "--shard-size", "8", "-q", *more]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+
+
+def staged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Today's other path: every set's shards staged, then laid out."""
+    monkeypatch.setattr(FeatureStore, "scattered_writer", lambda self, name, counts: None)
+
+
+def files(store: Path) -> dict[str, bytes]:
+    """Every file of the store's sets' data arrays, by path inside the store."""
+    return {
+        str(p.relative_to(store)): p.read_bytes()
+        for name in SETS
+        for p in sorted((store / name / "data").rglob("*"))
+        if p.is_file()
+    }
+
+
+def same_stores(a: Path, b: Path) -> None:
+    left, right = FeatureStore.open(a), FeatureStore.open(b)
+    assert files(a) == files(b)
+    for name in SETS:
+        assert left.info(name).attrs == right.info(name).attrs, name
+        assert np.array_equal(left.offsets(name), right.offsets(name)), name
+        assert left.failures(name) == right.failures(name), name
+    receipts = [read_receipt(path) for path in (a, b)]
+    assert receipts[0] is not None and receipts[0]["backup"] == receipts[1]["backup"]  # type: ignore[index]
+    assert not Path(f"{a}.staging").exists()
+
+
+@pytest.fixture(scope="module")
+def today(corpus: Path, tiny_models, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    store = tmp_path_factory.mktemp("staged") / "f.zarr"
+    with pytest.MonkeyPatch.context() as patch:
+        staged(patch)
+        extract(corpus, store, tiny_models)
+    return store
+
+
+def test_rows_are_placed_with_today_s_bytes(
+    corpus: Path, tiny_models, today: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    placed: list[str] = []
+    opened = FeatureStore.scattered_writer
+
+    def counted(self, name, counts):  # type: ignore[no-untyped-def]
+        writer = opened(self, name, counts)
+        placed.append(name) if writer is not None else None
+        return writer
+
+    estimated: list[list[list[bool]]] = []
+    peak = run.peak_bytes
+
+    def peak_of(passes, shards, flags):  # type: ignore[no-untyped-def]
+        estimated.append(flags)
+        return peak(passes, shards, flags)
+
+    monkeypatch.setattr(FeatureStore, "scattered_writer", counted)
+    monkeypatch.setattr(run, "peak_bytes", peak_of)
+    extract(corpus, tmp_path / "f.zarr", tiny_models)
+    assert sorted(placed) == sorted(SETS)
+    # the disk estimate counts no staged copy of a placed set
+    assert [flag for flags in estimated[0] for flag in flags] == [True] * len(SETS)
+    same_stores(tmp_path / "f.zarr", today)
+
+
+def test_a_killed_run_goes_on_from_its_records(
+    corpus: Path, tiny_models, today: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    store = tmp_path / "f.zarr"
+    with monkeypatch.context() as patch:  # killed as it lays the first set out
+        patch.setattr(store_module.FeatureStore, "_seal", _killed)
+        assert CliRunner().invoke(main, _args(corpus, store, tiny_models)).exit_code != 0
+    assert list(Path(f"{store}.staging").rglob("placed-*.json"))
+    assert not list(Path(f"{store}.staging").rglob("shard-*"))  # no rows staged
+    extract(corpus, store, tiny_models)
+    same_stores(store, today)
+
+
+def test_an_utterance_off_its_predicted_place_is_laid_out_anew(
+    corpus: Path, tiny_models, today: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    wrong = row_counts.predicted_sets
+
+    def one_off(extractor, specs, sources):  # type: ignore[no-untyped-def]
+        counts = {name: rows.copy() for name, rows in wrong(extractor, specs, sources).items()}
+        for spec in specs:
+            counts[spec.name][3] += spec.attrs["level"] == "frame"  # the prediction misses once
+        return counts
+
+    sealed: list[bool] = []
+    was = scattered.in_place
+    monkeypatch.setattr(run, "predicted_sets", one_off)
+    monkeypatch.setattr(scattered, "in_place", lambda *a: sealed.append(was(*a)) or sealed[-1])
+    extract(corpus, tmp_path / "f.zarr", tiny_models)
+    assert sealed.count(False) == 3 and sealed.count(True) == len(SETS) - 3  # the frame sets
+    same_stores(tmp_path / "f.zarr", today)
+
+
+def _args(corpus: Path, store: Path, tiny_models) -> list[str]:  # type: ignore[no-untyped-def]
+    return ["extract", str(corpus), "--store", str(store), "--features", "hubert,logmel,bert",
+            "--hubert-model", str(tiny_models.hubert), "--hubert-layers", "1,2",
+            "--pool", "mean", "--bert-model", str(tiny_models.bert), "--device", "cpu",
+            "--precision", "fp32", "--shard-size", "8", "-q"]  # fmt: skip
+
+
+def _killed(*args: object) -> None:
+    raise KeyboardInterrupt
+
+
+def test_the_records_say_what_a_set_holds(
+    corpus: Path, tiny_models, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    store = tmp_path / "f.zarr"
+    monkeypatch.setattr(store_module.FeatureStore, "_seal", _killed)
+    assert CliRunner().invoke(main, _args(corpus, store, tiny_models)).exit_code != 0
+    info = FeatureStore.open(store).info("tiny-hubert.L1")
+    counts = np.load(Path(f"{store}.staging") / "tiny-hubert.L1" / "predicted.npy")
+    shards = -(-len(counts) // 8)
+    assert (info.rows, info.complete, info.staged_shards) == (int(counts.sum()), False, shards)
+    record = json.loads((Path(f"{store}.staging") / "tiny-hubert.L1" / "placed-0.json").read_text())
+    assert set(record) == {"fingerprint", "placed", "spilled", "failures"}
