@@ -263,7 +263,8 @@ def mosei_score_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def audio_run(trained_run, tmp_path_factory) -> Path:
     """MSMSER on the predict store's tiny HuBERT set alone (`ser export --onnx` exports
-    its whole pipeline; `ser predict --stream` needs no transcript)."""
+    its whole pipeline; `ser predict --stream` needs no transcript), one encoder and one
+    decoder layer: the ONNX exporter's time follows the graph's operators."""
     from ser.models import ModelConfig
     from ser.train.recipe import TrainConfig, train
 
@@ -271,9 +272,11 @@ def audio_run(trained_run, tmp_path_factory) -> Path:
     train(
         TrainConfig(
             store=str(trained_run.store), features=("hubert",),
-            model=ModelConfig(fusion="mit", d_model=16, heads=2, queries=4), classes="4",
-            protocol="session5", epochs=2, batch_size=8, seeds=1, device="cpu", out=str(out),
-            name="audio",
+            model=ModelConfig(
+                fusion="mit", d_model=16, heads=2, queries=4, layers=1, decoder_layers=1
+            ),
+            classes="4", protocol="session5", epochs=2, batch_size=8, seeds=1, device="cpu",
+            out=str(out), name="audio",
         )
     )  # fmt: skip
     return out / "audio"

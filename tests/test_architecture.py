@@ -15,6 +15,7 @@ name from its own package's ``__init__``, which imports that submodule, is a cir
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 SER = Path(__file__).resolve().parents[1] / "ser"
@@ -131,6 +132,7 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
     return sorted(found)
 
 
+@functools.cache  # read only: every check over ser/ reads the one parse
 def import_graph() -> dict[str, set[str]]:
     """Each ser module's imports, but `FACADE`'s."""
     return {module: imports(module) - FACADE.get(module, set()) for module in MODULES}

@@ -108,10 +108,10 @@ def kill_after_shards(
 
 
 @pytest.fixture(scope="module")
-def reference(synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path_factory) -> Path:
+def reference(short_corpus: tuple[Path, Any], tiny_models: Any, tmp_path_factory) -> Path:
     """An uninterrupted in-process run (one torch thread, as in the subprocesses)."""
     store = tmp_path_factory.mktemp("reference") / "f.zarr"
-    result = CliRunner().invoke(main, _args(synthetic_corpus[0], store, tiny_models))
+    result = CliRunner().invoke(main, _args(short_corpus[0], store, tiny_models))
     assert result.exit_code == 0, result.output + "".join(format_exception(*result.exc_info))
     return store
 
@@ -119,9 +119,9 @@ def reference(synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path_fac
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["kill from outside", "dies mid-commit"])
 def test_killed_run_resumes_to_identical_bytes(
-    how: str, synthetic_corpus: tuple[Path, Any], tiny_models: Any, reference: Path, tmp_path: Path
+    how: str, short_corpus: tuple[Path, Any], tiny_models: Any, reference: Path, tmp_path: Path
 ) -> None:
-    root = synthetic_corpus[0]
+    root = short_corpus[0]
     store = tmp_path / "f.zarr"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     command = [sys.executable, "-c", SLOW if how == "kill from outside" else DIES]
@@ -149,7 +149,7 @@ def test_killed_run_resumes_to_identical_bytes(
 
 
 def test_finished_command_is_a_fast_no_op_that_loads_no_model(
-    synthetic_corpus: tuple[Path, Any],
+    short_corpus: tuple[Path, Any],
     tiny_models: Any,
     reference: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -163,7 +163,7 @@ def test_finished_command_is_a_fast_no_op_that_loads_no_model(
     monkeypatch.setattr("ser.extract.run.audio_seconds", forbidden)
     before = {name: FeatureStore.open(reference).checksum(name) for name in SETS}
 
-    result = CliRunner().invoke(main, _args(synthetic_corpus[0], reference, tiny_models))
+    result = CliRunner().invoke(main, _args(short_corpus[0], reference, tiny_models))
 
     assert result.exit_code == 0, result.output
     assert "nothing to do" in result.output
@@ -171,12 +171,12 @@ def test_finished_command_is_a_fast_no_op_that_loads_no_model(
 
 
 def test_second_extraction_on_a_locked_store_is_refused(
-    synthetic_corpus: tuple[Path, Any], tiny_models: Any, reference: Path
+    short_corpus: tuple[Path, Any], tiny_models: Any, reference: Path
 ) -> None:
     # The lock is a flock on its own open file: another open in this process conflicts
     # just as another process would.
     with FeatureStore.open(reference, mode="a").lock():
-        result = CliRunner().invoke(main, _args(synthetic_corpus[0], reference, tiny_models))
+        result = CliRunner().invoke(main, _args(short_corpus[0], reference, tiny_models))
     assert result.exit_code == 2
     assert "in use by another ser process" in result.output
     assert "Traceback" not in result.output
@@ -184,9 +184,9 @@ def test_second_extraction_on_a_locked_store_is_refused(
 
 @pytest.mark.slow
 def test_other_weights_under_the_same_name_stop_the_run_until_overwrite(
-    synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Path
+    short_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Path
 ) -> None:
-    root = synthetic_corpus[0]
+    root = short_corpus[0]
     store = tmp_path / "f.zarr"
     first = [
         "extract",
@@ -223,9 +223,9 @@ def test_other_weights_under_the_same_name_stop_the_run_until_overwrite(
 
 @pytest.mark.slow
 def test_interrupted_run_keeps_its_shards_and_refuses_another_shard_size(
-    synthetic_corpus: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    short_corpus: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root, store = synthetic_corpus[0], tmp_path / "f.zarr"
+    root, store = short_corpus[0], tmp_path / "f.zarr"
     args = ["extract", str(root), "--store", str(store), "--features", "logmel", "--quiet"]
     calls = []
 

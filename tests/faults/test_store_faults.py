@@ -4,8 +4,9 @@ that very command, parsed from verify's output and run, leaves the store healthy
 clean extraction left it (the same bytes); and no other command ends in a traceback or is
 kept from the sets that are not damaged.
 
-One extraction per format (`pristine`: tiny HuBERT and log-mel, `--classes 4`, through the
-command line, so that the store has its receipt), copied by each test and damaged there.
+One extraction per format (`pristine`: tiny HuBERT and log-mel of the 50-utterance
+corpus, `--classes 4`, through the command line, so that the store has its receipt),
+copied by each test and damaged there.
 """
 
 from __future__ import annotations
@@ -54,10 +55,10 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def pristine(
-    synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path_factory: pytest.TempPathFactory
+    short_corpus: tuple[Path, Any], tiny_models: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Path]:
     """A clean extraction per format (with its receipt beside it), never changed."""
-    root, _ = synthetic_corpus
+    root, _ = short_corpus
     folder = tmp_path_factory.mktemp("pristine")
     stores = {}
     with pytest.MonkeyPatch.context() as patch:
@@ -163,7 +164,7 @@ def zarr_chunk(store: Path, array: str, chunk: int = 1) -> Path:
 @pytest.mark.parametrize("quiet", [False, True], ids=["bar", "quiet"])
 def test_a_truncated_chunk_is_repaired_by_the_printed_extract_command(
     pristine: dict[str, Path],
-    synthetic_corpus: tuple[Path, Any],
+    short_corpus: tuple[Path, Any],
     tiny_models: Any,
     tmp_path: Path,
     quiet: bool,
@@ -179,7 +180,7 @@ def test_a_truncated_chunk_is_repaired_by_the_printed_extract_command(
     assert "repaired tiny-hubert.L2: " in out and "its bytes are those recorded" in out
     assert clean(ser("store", "verify", store), 0).startswith("ok: ")
     assert_as_clean(store, pristine[".zarr"])
-    again_is_nothing(synthetic_corpus[0], store, tiny_models)
+    again_is_nothing(short_corpus[0], store, tiny_models)
 
 
 @pytest.mark.slow
@@ -318,7 +319,7 @@ def test_an_unfinished_set_is_resumed_by_store_repair(
 
 @pytest.mark.slow
 def test_a_truncated_hdf5_store_is_said_to_be_truncated_and_extracted_again(
-    pristine: dict[str, Path], synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Path
+    pristine: dict[str, Path], short_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Path
 ) -> None:
     """h5py's message holds "sblock": it was reported as a file another process writes."""
     store = copy_of(pristine, ".h5", tmp_path)
@@ -332,7 +333,7 @@ def test_a_truncated_hdf5_store_is_said_to_be_truncated_and_extracted_again(
     assert f"set the unreadable store aside as {tmp_path / 'features.damaged.h5'}" in out
     assert (tmp_path / "features.damaged.h5").stat().st_size == size // 2  # kept
     assert_as_clean(store, pristine[".h5"])
-    again_is_nothing(synthetic_corpus[0], store, tiny_models)
+    again_is_nothing(short_corpus[0], store, tiny_models)
 
 
 def test_an_hdf5_store_another_process_writes_is_said_to_be_so(
@@ -359,10 +360,10 @@ def test_an_hdf5_store_another_process_writes_is_said_to_be_so(
 
 @pytest.mark.slow
 def test_one_damaged_set_blocks_no_command_on_the_others(
-    pristine: dict[str, Path], synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Path
+    pristine: dict[str, Path], short_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Path
 ) -> None:
     """An empty zarr.json in a set made every command a traceback from zarr's internals."""
-    root, _ = synthetic_corpus
+    root, _ = short_corpus
     store = copy_of(pristine, ".zarr", tmp_path)
     (store / "logmel80" / "zarr.json").write_text("")
     said = f"feature set 'logmel80' is damaged: {store / 'logmel80' / 'zarr.json'} is empty"
@@ -384,7 +385,7 @@ def test_one_damaged_set_blocks_no_command_on_the_others(
 
 
 def test_a_damaged_manifest_is_one_line_for_every_command(
-    pristine: dict[str, Path], synthetic_corpus: tuple[Path, Any], tmp_path: Path
+    pristine: dict[str, Path], short_corpus: tuple[Path, Any], tmp_path: Path
 ) -> None:
     store = copy_of(pristine, ".zarr", tmp_path)
     (store / "manifest" / "utt_id" / "zarr.json").write_text("")
@@ -392,7 +393,7 @@ def test_a_damaged_manifest_is_one_line_for_every_command(
     assert f"damaged: {store}: the manifest is damaged: " in clean(ser("store", "info", store), 0)
     train = ["train", "--store", store, "--features", "logmel80", "--fusion", "none",
              "--classes", "4", "--epochs", "1", "--out", tmp_path / "runs"]  # fmt: skip
-    extract = ["extract", synthetic_corpus[0], "--store", store, "--features", "logmel",
+    extract = ["extract", short_corpus[0], "--store", store, "--features", "logmel",
                "--classes", "4", "--quiet", "--overwrite"]  # fmt: skip
     for args in (train, extract):
         refused = ser(*args)
@@ -559,7 +560,7 @@ def test_a_store_an_extraction_writes_is_said_to_be_written_not_damaged(
 
 @pytest.mark.slow
 def test_repair_says_when_the_corpus_root_the_store_records_is_gone(
-    pristine: dict[str, Path], synthetic_corpus: tuple[Path, Any], suffix: str, tmp_path: Path
+    pristine: dict[str, Path], short_corpus: tuple[Path, Any], suffix: str, tmp_path: Path
 ) -> None:
     """The corpus moved: repair failed on the recorded root without saying to pass the new
     one."""
@@ -577,7 +578,7 @@ def test_repair_says_when_the_corpus_root_the_store_records_is_gone(
         f"error: {store}: the corpus root the store records, {moved}, is not there (moved "
         f"or deleted?): give its new place, `ser store repair {store} CORPUS_ROOT`"
     )
-    clean(ser("store", "repair", store, synthetic_corpus[0]), 0)
+    clean(ser("store", "repair", store, short_corpus[0]), 0)
     assert clean(ser("store", "verify", store), 0).startswith("ok: ")
     clean_store = FeatureStore.open(pristine[suffix])
     assert FeatureStore.open(store).checksum("logmel80") == clean_store.checksum("logmel80")

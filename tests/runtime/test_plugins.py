@@ -1,8 +1,10 @@
 """Plugins: a model family kept in a module of the user's own, named in `SER_PLUGINS` or
 installed with an entry point in the group `ser.plugins`, is registered before any
 command reads a registry and trains through `ser train` like ser's own; a plugin that
-fails to load is one line naming it. Each runs `ser` in a fresh process, so that what a
-plugin registers never reaches the other tests' registries."""
+fails to load is one line naming it. `ser` runs in this process as a user types it (the
+plugins load when a command is looked up, and `ser train` reads its options from the
+registry then), its plugin modules and what they register gone when each test ends; the
+Python API's import, which loads them once a process, runs in a fresh one."""
 
 from __future__ import annotations
 
@@ -10,11 +12,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from ser.models import FAMILIES
 from tests.refused import one_line, ser
 
 # The user's own package: the family of docs/dev/add-family.md, "A family of your own".
@@ -65,52 +68,64 @@ def store(labelled_stores: Callable[..., Path]) -> Path:
     return labelled_stores({"is13": ("is13", "audio", "utterance", 7, "float32")})
 
 
-def _ser(folder: Path, *args: str | Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """`ser ARGS` in a fresh process that finds the modules in `folder`."""
-    path = os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")])
-    environ = {**os.environ, "PYTHONPATH": path, **env}
-    command = [sys.executable, "-m", "ser.cli", *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, env=environ, check=False)
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The user's folder of plugin modules, on the path; `SER_PLUGINS` unset until a test
+    names them. The modules imported from it and the families they registered are gone
+    when the test ends, as though its `ser` had been a process of its own."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("SER_PLUGINS", raising=False)
+    families = set(FAMILIES)
+    yield tmp_path
+    for name in set(FAMILIES) - families:
+        FAMILIES.pop(name)
+    for name, module in list(sys.modules.items()):
+        if str(getattr(module, "__file__", None) or "").startswith(str(tmp_path)):
+            del sys.modules[name]
 
 
-def test_a_family_named_in_ser_plugins_trains(store: Path, tmp_path: Path) -> None:
-    (tmp_path / "my_family.py").write_text(PLUGIN)
-    out = tmp_path / "runs"
-    done = _ser(tmp_path, *TRAIN, "--store", store, "--out", out, SER_PLUGINS="my_family")
-    assert done.returncode == 0, done.stderr
+def test_a_family_named_in_ser_plugins_trains(
+    store: Path, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (folder / "my_family.py").write_text(PLUGIN)
+    monkeypatch.setenv("SER_PLUGINS", "my_family")
+    out = folder / "runs"
+    done = ser(*TRAIN, "--store", store, "--out", out)
+    assert done.exit_code == 0, done.output
     (record,) = out.glob("*/run.json")
     config = json.loads(record.read_text())["config"]
     assert (config["family"], config["hidden"]) == ("mean_logits", 4)
-    helped = _ser(tmp_path, "train", "--help", SER_PLUGINS="my_family")
+    helped = ser("train", "--help")
     assert "mean-logits" in helped.stdout and "--hidden" in helped.stdout
 
 
-def test_an_installed_entry_point_is_loaded(store: Path, tmp_path: Path) -> None:
+def test_an_installed_entry_point_is_loaded(store: Path, folder: Path) -> None:
     """A package installed with `[project.entry-points."ser.plugins"]`: its metadata on
     the path is what pip leaves, so the family trains without SER_PLUGINS."""
-    (tmp_path / "my_family.py").write_text(PLUGIN)
-    info = tmp_path / "my_family-0.1.dist-info"
+    (folder / "my_family.py").write_text(PLUGIN)
+    info = folder / "my_family-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-family\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text("[ser.plugins]\nmean_logits = my_family\n")
-    out = tmp_path / "runs"
-    done = _ser(tmp_path, *TRAIN, "--store", store, "--out", out, "--epochs", "1")
-    assert done.returncode == 0, done.stderr
+    out = folder / "runs"
+    done = ser(*TRAIN, "--store", store, "--out", out, "--epochs", "1")
+    assert done.exit_code == 0, done.output
     assert json.loads(next(out.glob("*/run.json")).read_text())["config"]["family"] == (
         "mean_logits"
     )
 
 
-def test_a_broken_plugin_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_broken_plugin_is_one_line(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SER_PLUGINS", "no_such_plugin")
     line = one_line(ser("train", "--help"))
     assert line == (
         "error: plugin 'no_such_plugin' (from SER_PLUGINS) failed to load: "
         "ModuleNotFoundError: No module named 'no_such_plugin'"
     )
-    (tmp_path / "raising.py").write_text("raise RuntimeError('the GPU build is missing')\n")
-    failed = _ser(tmp_path, "store", "info", tmp_path, SER_PLUGINS="raising")
-    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    (folder / "raising.py").write_text("raise RuntimeError('the GPU build is missing')\n")
+    monkeypatch.setenv("SER_PLUGINS", "raising")
+    failed = ser("store", "info", folder)
+    assert failed.exit_code == 2 and "Traceback" not in failed.output
     assert failed.stderr.strip() == (
         "error: plugin 'raising' (from SER_PLUGINS) failed to load: "
         "RuntimeError: the GPU build is missing"
@@ -118,6 +133,7 @@ def test_a_broken_plugin_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_the_python_api_loads_the_plugins_too(tmp_path: Path) -> None:
+    """`import ser` loads them once a process: a fresh one, this one has imported ser."""
     (tmp_path / "my_family.py").write_text(PLUGIN)
     script = "import ser; from ser.models import FAMILIES; ser.open_store; print(list(FAMILIES))"
     path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
@@ -135,20 +151,24 @@ def test_the_python_api_loads_the_plugins_too(tmp_path: Path) -> None:
     ],
 )
 def test_a_plugin_that_exits_is_one_line_and_ser_goes_on_to_say_so(
-    tmp_path: Path, source: str, why: str
+    folder: Path, monkeypatch: pytest.MonkeyPatch, source: str, why: str
 ) -> None:
-    (tmp_path / "leaving.py").write_text(source)
-    failed = _ser(tmp_path, "store", "info", tmp_path, SER_PLUGINS="leaving")
-    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    (folder / "leaving.py").write_text(source)
+    monkeypatch.setenv("SER_PLUGINS", "leaving")
+    failed = ser("store", "info", folder)
+    assert failed.exit_code == 2 and "Traceback" not in failed.output
     assert failed.stderr.strip() == (
         f"error: plugin 'leaving' (from SER_PLUGINS) failed to load: {why}"
     )
 
 
-def test_a_plugin_s_print_never_reaches_stdout(store: Path, tmp_path: Path) -> None:
-    (tmp_path / "chatty.py").write_text("print('hello from a plugin')\n")
-    done = _ser(tmp_path, "store", "info", store, "--json", SER_PLUGINS="chatty")
-    assert done.returncode == 0, done.stderr
+def test_a_plugin_s_print_never_reaches_stdout(
+    store: Path, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (folder / "chatty.py").write_text("print('hello from a plugin')\n")
+    monkeypatch.setenv("SER_PLUGINS", "chatty")
+    done = ser("store", "info", store, "--json")
+    assert done.exit_code == 0, done.output
     json.loads(done.stdout)  # the command's JSON alone
     assert "hello from a plugin" in done.stderr
 
@@ -168,9 +188,10 @@ def test_a_plugin_s_print_never_reaches_stdout(store: Path, tmp_path: Path) -> N
     ],
 )
 def test_a_plugin_that_claims_a_built_in_name_is_refused_naming_both(
-    tmp_path: Path, change: tuple[str, str], said: str
+    folder: Path, monkeypatch: pytest.MonkeyPatch, change: tuple[str, str], said: str
 ) -> None:
-    (tmp_path / "claiming.py").write_text(PLUGIN.replace(*change).replace("config.hidden", "8"))
-    failed = _ser(tmp_path, "train", "--help", SER_PLUGINS="claiming")
-    assert failed.returncode == 2 and "Traceback" not in failed.stderr, failed.stderr
+    (folder / "claiming.py").write_text(PLUGIN.replace(*change).replace("config.hidden", "8"))
+    monkeypatch.setenv("SER_PLUGINS", "claiming")
+    failed = ser("train", "--help")
+    assert failed.exit_code == 2 and "Traceback" not in failed.output, failed.output
     assert said in failed.stderr.strip() and len(failed.stderr.strip().splitlines()) == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -413,28 +412,36 @@ _JUNK = st.one_of(
 _INSERTS = st.lists(st.tuples(st.integers(0, 30), _JUNK), max_size=6)
 
 
+_JUNK_IDS = tuple(f"Ses01F_impro01_{g}{k:03d}" for k in range(3) for g in "FM")
+
+
+@pytest.fixture(scope="module")
+def junk_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One dialog's root, made once: each example writes both of its text files anew."""
+    return _mini_root(tmp_path_factory.mktemp("junk"), "", "", wavs=_JUNK_IDS)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(evaluation_junk=_INSERTS, transcription_junk=_INSERTS, raw_bytes=st.binary(max_size=20))
 def test_junk_lines_never_raise(
+    junk_root: Path,
     evaluation_junk: list[tuple[int, str]],
     transcription_junk: list[tuple[int, str]],
     raw_bytes: bytes,
 ) -> None:
-    ids = [f"Ses01F_impro01_{g}{k:03d}" for k in range(3) for g in "FM"]
+    ids = list(_JUNK_IDS)
     evaluation = HEADER + "".join(_block(u, 1.0 + i, 1.5 + i) for i, u in enumerate(ids))
     transcription = "".join(_line(u, 1.0 + i, 1.5 + i, "Fine.") for i, u in enumerate(ids))
-    with tempfile.TemporaryDirectory() as folder:
-        root = _mini_root(Path(folder), "", "", wavs=tuple(ids))
-        for kind, text, junk in (
-            ("EmoEvaluation", evaluation, evaluation_junk),
-            ("transcriptions", transcription, transcription_junk),
-        ):
-            lines = text.splitlines(keepends=True)
-            for position, line in junk:
-                lines.insert(min(position, len(lines)), line + "\n")
-            data = "".join(lines).encode("utf-8") + raw_bytes
-            _dialog_file(root, kind, "Ses01F_impro01").write_bytes(data)
-        reading = read_corpus(root)
+    for kind, text, junk in (
+        ("EmoEvaluation", evaluation, evaluation_junk),
+        ("transcriptions", transcription, transcription_junk),
+    ):
+        lines = text.splitlines(keepends=True)
+        for position, line in junk:
+            lines.insert(min(position, len(lines)), line + "\n")
+        data = "".join(lines).encode("utf-8") + raw_bytes
+        _dialog_file(junk_root, kind, "Ses01F_impro01").write_bytes(data)
+    reading = read_corpus(junk_root)
     assert isinstance(reading, CorpusReading)
     assert set(ids) <= {u.utt_id for u in reading.utterances}
     assert all(isinstance(p, Problem) and p.problem for p in reading.problems)

@@ -65,12 +65,12 @@ def test_a_masked_member_is_the_member_trained_alone_bit_for_bit() -> None:
 
 def test_graphed_loso_members_stack_whatever_their_steps(tmp_path: Path) -> None:
     """LOSO's five folds take different steps an epoch (labels shuffled across sessions,
-    batches of 2): graphed, they train as one stack (the shorter members masked at the end
+    batches of 3): graphed, they train as one stack (the shorter members masked at the end
     of each epoch) and score as each trained alone."""
     store = tmp_path / "unequal.zarr"
     labelled_store(store, SETS, shuffle=3)
     settings = config(store, tmp_path / "stacked", "graphed", protocol="loso", epochs=2)
-    settings = replace(settings, batch_size=2)
+    settings = replace(settings, batch_size=3)
     stacked = train(replace(settings, members_at_once=5))
     alone = train(replace(settings, out=str(tmp_path / "alone"), members_at_once=1))
     assert stacked.execution.stacked == 5 and alone.execution.stacked == 1
