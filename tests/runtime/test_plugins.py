@@ -195,3 +195,35 @@ def test_a_plugin_that_claims_a_built_in_name_is_refused_naming_both(
     failed = ser("train", "--help")
     assert failed.exit_code == 2 and "Traceback" not in failed.output, failed.output
     assert said in failed.stderr.strip() and len(failed.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("source", "said"),
+    [
+        (
+            "import dataclasses\nfrom ser.extract.registry import KINDS\n"
+            "KINDS.add(dataclasses.replace(KINDS['logmel']))\n",
+            "extractor kind 'logmel' is registered already",
+        ),
+        (
+            "import copy\nfrom ser.corpus.registry import KINDS\n"
+            "KINDS.add(copy.copy(KINDS['crema-d']))\n",
+            "corpus kind 'crema-d' is registered already",
+        ),
+        (
+            "from ser.heads.registry import HEADS\n"
+            "HEADS.add(type('Mine', (HEADS['sentiment'],), {}))\n",
+            "head 'sentiment' is registered already",
+        ),
+    ],
+)
+def test_a_plugin_that_claims_a_built_in_kind_or_head_is_refused_naming_both(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, source: str, said: str
+) -> None:
+    (folder / "claiming.py").write_text(source)
+    monkeypatch.setenv("SER_PLUGINS", "claiming")
+    failed = ser("store", "info", folder)
+    assert failed.exit_code == 2 and "Traceback" not in failed.output, failed.output
+    assert failed.stderr.strip() == (
+        f"error: plugin 'claiming' (from SER_PLUGINS) failed to load: ValueError: {said}"
+    )
