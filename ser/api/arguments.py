@@ -52,8 +52,9 @@ def utterance_ids(ids: object, name: str = "ids") -> list[str] | None:
 DATA_FLAGS = dict.fromkeys(
     ("features", "classes", "protocol", "val", "seed", "memory_budget"), False
 )
-_FLAG = re.compile(r"--(no-)?([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
+_FLAG = re.compile(r"--(no-)?([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?:=([^\s,;)]+))?")
 _SPAN = re.compile(r"(`[^`]*`)")
+_NUMBER = re.compile(r"-?\d+(\.\d+)?(e-?\d+)?")
 
 
 def python_spelled(
@@ -62,7 +63,8 @@ def python_spelled(
     """`message`, written as `ser`'s command line says it, with each flag of an argument
     in `arguments` (its name -> whether it is true or false) spelled as Python passes
     it: ``--batch-size`` as ``batch_size``, ``--overwrite`` as ``overwrite=True``,
-    ``--no-stack`` as ``stack=False``; `renamed`: flags whose argument has another name
+    ``--no-stack`` as ``stack=False``, ``--checkpoint=held-out`` as
+    ``checkpoint='held-out'``; `renamed`: flags whose argument has another name
     (``--text`` as ``transcripts``). A command quoted whole (`` `ser store verify
     --quick f.zarr` ``) is a command to run, and keeps its flags."""
     renamed = renamed or {}
@@ -72,6 +74,9 @@ def python_spelled(
         if name not in arguments or (negated and not arguments[name]):
             return flag[0]
         argument = renamed.get(name, name)
+        if flag[3] is not None:  # `--checkpoint=held-out`: the value as Python gives it
+            value = flag[3]
+            return f"{argument}={value if _NUMBER.fullmatch(value) else repr(value)}"
         return f"{argument}={not negated}" if arguments[name] else argument
 
     parts = _SPAN.split(message)

@@ -45,7 +45,7 @@ class Origin:
             return None
         which = ", ".join(self.seen_by)
         offer = (
-            f"--checkpoint {HELD_OUT} (checkpoint={HELD_OUT!r}) predicts it with "
+            f"--checkpoint={HELD_OUT} predicts it with "
             f"{', '.join(self.held_out_by)} alone, whose test side held it"
             if self.held_out_by
             else "no model of the run held it out (no fold's test side holds it)"

@@ -53,7 +53,7 @@ def run_notes(
             f"the {len(ckpts)} checkpoints averaged are folds ({', '.join(folds)}), each "
             "trained on the other sessions of the corpus: an input from the corpus was in "
             "the training data of every fold but the one that tests its session, so its "
-            "prediction is not a held-out one (--checkpoint held-out predicts each of the "
+            "prediction is not a held-out one (--checkpoint=held-out predicts each of the "
             "run's own utterances with the folds that tested it alone)"
         )
     return notes

@@ -68,8 +68,8 @@ def test_an_utterance_of_the_store_says_which_folds_trained_on_it(demo: Path, lo
         (note,) = [n for n in p.notes if "of the run's store" in n]
         assert note == (
             f"utterance {p.utterance} of the run's store: {', '.join(p.seen_by)} trained on "
-            "it, so a prediction by them is not a held-out one; --checkpoint held-out "
-            f"(checkpoint='held-out') predicts it with {held} alone, whose test side held it"
+            "it, so a prediction by them is not a held-out one; checkpoint='held-out' "
+            f"predicts it with {held} alone, whose test side held it"
         )
 
 
