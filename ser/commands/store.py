@@ -422,19 +422,21 @@ def init(
     from ser.corpus.options import ReadOptions
     from ser.corpus.registry import read_corpus
     from ser.extract.audio_prints import add_prints
-    from ser.runtime.progress import log_console
+    from ser.runtime.progress import log_console, working
 
     existed = backend_for(path.absolute(), writable=False).exists()
     err = log_console(quiet)
     started = time.perf_counter()
     err.print(f"reading the corpus at {corpus_root}", highlight=False, markup=False)
-    kind, reading = read_corpus(corpus_root, corpus, classes, ReadOptions(audio_root))
+    with working(err, "reading the corpus and its audio files' headers"):
+        kind, reading = read_corpus(corpus_root, corpus, classes, ReadOptions(audio_root))
     err.print(
         f"read {len(reading.utterances):,} utterances ({kind.name}) in "
         f"{time.perf_counter() - started:.1f} s",
         highlight=False,
     )
-    manifest = Manifest.from_utterances(reading.utterances, reading.root)
+    with working(err, "making the manifest"):
+        manifest = Manifest.from_utterances(reading.utterances, reading.root)
     root = reading.source or reading.root
     attrs = {"corpus_root": str(root), "classes": classes, **kind.attrs(reading)}
     fs = FeatureStore.create(path, manifest, attrs)

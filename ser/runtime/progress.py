@@ -10,12 +10,13 @@ however long (`log_console`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import statistics
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -25,6 +26,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
+    SpinnerColumn,
     Task,
     TaskID,
     TextColumn,
@@ -59,6 +61,18 @@ def live_bar(
         disable=not live,
         auto_refresh=refresh,
     )
+
+
+@contextlib.contextmanager
+def working(console: Console, what: str) -> Iterator[None]:
+    """`what` said with a spinner and the time it has taken, while the block runs, on a
+    terminal (a step whose length is not known before it ends, e.g. a corpus read: it
+    is never silent there); nothing elsewhere or with `-q`: such a step says its result."""
+    columns = (SpinnerColumn(), TextColumn(what), TimeElapsedColumn())
+    live = on_terminal(console) and not console.quiet
+    with Progress(*columns, console=console, disable=not live, transient=True) as bar:
+        bar.add_task(what, total=None)
+        yield
 
 
 def on_terminal(console: Console) -> bool:

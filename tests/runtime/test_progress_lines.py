@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import doctest
+import io
+import time
 from collections.abc import Iterator
 
 import ser.runtime.progress
@@ -82,3 +84,23 @@ def test_a_task_counts_its_own_unit() -> None:
     lines.advance(task, 32)
     lines.advance(task, 32)  # 32 in 2 s since the first
     assert said[-1] == "emb.npz sha256: 64/64 MiB  16.0 MiB/s  elapsed 0:04  eta 0:00"
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_step_of_unknown_length_is_said_with_its_time_on_a_terminal_alone() -> None:
+    from rich.console import Console
+
+    from ser.runtime.progress import working
+
+    shown = Terminal()
+    with working(Console(file=shown, force_terminal=True, width=100), "reading the corpus"):
+        time.sleep(0.3)  # rich redraws it ten times a second
+    assert "reading the corpus" in shown.getvalue() and "0:00:00" in shown.getvalue()
+    logged = io.StringIO()  # a log (2>file): its result line says it, not a spinner
+    with working(Console(file=logged, width=100), "reading the corpus"):
+        pass
+    assert logged.getvalue() == ""
