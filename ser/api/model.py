@@ -16,6 +16,7 @@ from ser.export.folder import CONFIG
 from ser.predict.config import PredictConfig, Prediction
 from ser.predict.run import Predictor, open_predictor, predict
 from ser.runs.record import RECORD
+from ser.runtime.progress import Counter, log_console, task_bar
 
 
 @dataclass(frozen=True)
@@ -82,33 +83,41 @@ class Model:
         paths: str | Path | Sequence[str | Path],
         transcripts: str | Sequence[str | None] | None = None,
         segment: str | None = None,
+        progress: bool = False,
     ) -> Predictions:
         """One prediction per audio file of `paths` (a folder stands for its audio files,
         a CSV list for its lines, as `ser predict` reads them). `transcripts`: one text for
         every input, or one per path (None: none given) for a run on text features;
         `segment` ("fixed:SECONDS[:HOP]" or "vad"): each file predicted in segments, its
-        `timeline`. A file that cannot be predicted gets its `error`; `ConfigError` for
-        what the run cannot be asked."""
+        `timeline`. `progress=True`: the inputs each encoder has done on stderr, as `ser
+        predict` shows them (a bar on a terminal, else a line at most every 30 s). A file
+        that cannot be predicted gets its `error`; `ConfigError` for what the run cannot be
+        asked."""
+        if not isinstance(progress, bool):
+            raise TypeError(f"progress must be True or False, got {progress!r}")
         given = [str(p) for p in ([paths] if isinstance(paths, str | Path) else paths)]
         if not given:
             return Predictions()  # none asked, none made
         texts = _texts(given, transcripts)
-        if segment is not None:  # each file's segments are one call's predictions
-            made = Predictions()
-            for path, text in zip(given, texts, strict=True):
-                made += self._predict([path], text, segment)
-            return made
-        if all(t == texts[0] for t in texts):
-            return self._predict(given, texts[0], None)
-        with tempfile.TemporaryDirectory(prefix="ser-predict-") as folder:
-            listed, shown = _csv_list(Path(folder), given, texts)
-            made = self._predict([str(listed)], None, None)
-            return _renamed(made, shown)
+        with task_bar(log_console(), progress) as bar:
+            if segment is not None:  # each file's segments are one call's predictions
+                made = Predictions()
+                for path, text in zip(given, texts, strict=True):
+                    made += self._predict([path], text, segment, bar)
+                return made
+            if all(t == texts[0] for t in texts):
+                return self._predict(given, texts[0], None, bar)
+            with tempfile.TemporaryDirectory(prefix="ser-predict-") as folder:
+                listed, shown = _csv_list(Path(folder), given, texts)
+                made = self._predict([str(listed)], None, None, bar)
+                return _renamed(made, shown)
 
-    def _predict(self, inputs: list[str], text: str | None, segment: str | None) -> Predictions:
+    def _predict(
+        self, inputs: list[str], text: str | None, segment: str | None, bar: Counter | None
+    ) -> Predictions:
         config = replace(self.config, inputs=tuple(inputs), text=text, segment=segment)
         with python_named(PREDICT_FLAGS, RENAMED):
-            result = predict(config, opened=self.predictor)
+            result = predict(config, opened=self.predictor, bar=bar)
         made = Predictions(_whole(p) for p in result.predictions)
         if segment is not None:
             made = Predictions(_segmented(result.predictions))

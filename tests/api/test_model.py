@@ -150,3 +150,20 @@ def test_encoders_is_one_folder_or_several(demo_run: Path, tmp_path: Path) -> No
     assert two.config.encoders == ("a", str(tmp_path / "b"))
     with pytest.raises(TypeError, match="encoders takes a folder or a list of folders, got 3"):
         ser.load(demo_run, encoders=3)  # type: ignore[arg-type]
+
+
+def test_progress_shows_what_ser_predict_shows_on_stderr(
+    demo: Path, demo_run: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ser.runtime import progress
+
+    monkeypatch.setattr(progress, "SHORT", 0.0)  # a pass as long as many files'
+    wavs, words = recordings(demo, 2)
+    model = ser.load(demo_run, device="cpu")
+    model.predict(wavs, transcripts=words, progress=True)
+    said = capsys.readouterr()
+    assert said.out == "" and "predict" in said.err and " elapsed " in said.err
+    model.predict(wavs, transcripts=words)  # by default, nothing
+    assert capsys.readouterr().err == ""
+    with pytest.raises(TypeError, match="progress must be True or False"):
+        model.predict(wavs, progress="yes")  # type: ignore[arg-type]
