@@ -45,11 +45,12 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from ser.cache import Damage, FeatureStore
+from ser.cache import Damage, FeatureStore, ShardWriter
 from ser.cache.atomic import writing
 from ser.cache.fingerprint import fingerprint, provenance
 from ser.cache.manifest import AUDIO_PRINT
 from ser.cache.repair import repair_outcome
+from ser.cache.scattered import ScatteredWriter
 from ser.corpus.options import ReadOptions
 from ser.corpus.registry import read_corpus
 from ser.errors import StoreError
@@ -380,7 +381,7 @@ def _predicted(store: FeatureStore, p: _Pass, sources: Sequence[Source]) -> dict
     return {name: rows for name, rows in counts.items() if not (rows == UNKNOWN).any()}
 
 
-def _writer(store: FeatureStore, p: _Pass, name: str) -> Any:
+def _writer(store: FeatureStore, p: _Pass, name: str) -> ScatteredWriter | ShardWriter:
     """Spec `name`'s writer: its rows straight into the store where their counts are
     known (`FeatureStore.scattered_writer`), else its shards staged and laid out after the
     pass (`FeatureStore.consolidate`)."""
