@@ -1,4 +1,4 @@
-"""A plugin family's model tried once, when it is first built for a run's inputs and
+"""A plugin family's model tried when it is built for a run's inputs and
 heads, on a small batch of the shapes its inputs come in (`check_plugin_model`): that it
 has parameters to train, and that its forward gives a `ModelOutput` of finite logits
 shaped as the heads split them. A mistake of a family kept outside ser is then one line
@@ -10,7 +10,7 @@ suite and not tried here.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -20,8 +20,6 @@ from ser.models.batch import Batch, InputSpec, Unit
 
 #: The probe batch: utterances (or dialogs), frames each, and utterances a dialog.
 ITEMS, FRAMES, TURNS = 2, 3, 2
-#: (family name, model class, unit, inputs, width) already tried in this process.
-_TRIED: set[Hashable] = set()
 
 
 def is_plugin(model: object) -> bool:
@@ -34,14 +32,11 @@ def check_plugin_model(
 ) -> None:
     """`ConfigError` naming the family `name` when `model`, built for `inputs` and a last
     layer of `width` outputs, has nothing to train, fails on the probe batch, or gives
-    logits of another shape or not finite; each (family, shapes) tried once a process."""
-    key = (name, type(model), unit, tuple(inputs), width)
-    if key in _TRIED:
-        return
+    logits of another shape or not finite (a forward of two items: cheap beside the
+    training it guards, so it keeps no memory of the models it tried)."""
     problem = _problem(model, inputs, unit, width)
     if problem is not None:
         raise ConfigError(f"model family {name!r} ({type(model).__module__}): {problem}")
-    _TRIED.add(key)
 
 
 def _problem(model: SerModel, inputs: Sequence[InputSpec], unit: Unit, width: int) -> str | None:
