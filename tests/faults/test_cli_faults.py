@@ -444,9 +444,10 @@ def test_extract_is13_ctrl_c_stops_its_processes_quietly(
     args = ("extract", synthetic_corpus[0], "--store", store, "--features", "is13",
             "--classes", "4", "--processes", "2", "--shard-size", "8", "--quiet")  # fmt: skip
 
-    def working() -> bool:  # 8 of its 15 shards committed, the rest to go
+    def working() -> bool:  # 8 of its 15 shards committed (staged or placed), the rest to go
         try:
-            return len(list(tmp_path.rglob("shard-*.json"))) >= 8
+            records = [*tmp_path.rglob("shard-*.json"), *tmp_path.rglob("placed-*.json")]
+            return sum(".part" not in r.name for r in records) >= 8
         except FileNotFoundError:  # a folder renamed away while it was walked
             return False
 
