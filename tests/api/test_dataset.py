@@ -104,3 +104,15 @@ def test_a_refusal_names_the_argument_not_the_flag(demo_store: Path) -> None:
         ser.FeatureDataset(demo_store, twice)
     with pytest.raises(ConfigError, match=said):
         ser.folds(demo_store, features=twice)
+
+
+def test_a_text_models_last_layer_is_asked_for_by_its_layer_too(demo_store: Path) -> None:
+    store = ser.open_store(demo_store)
+    assert store.sets["tiny-mpnet"].provenance["layer"] == 2  # stored under its bare name
+    ids = store.utterances[:3]
+    by_layer = ser.FeatureDataset(store, "tiny-mpnet.L2", ids=ids)
+    assert by_layer.sets == ("tiny-mpnet",)
+    by_name = ser.FeatureDataset(store, "tiny-mpnet", ids=ids)
+    torch.testing.assert_close(
+        by_layer[0].features["tiny-mpnet"], by_name[0].features["tiny-mpnet"]
+    )
