@@ -52,7 +52,8 @@ def utterance_ids(ids: object, name: str = "ids") -> list[str] | None:
 DATA_FLAGS = dict.fromkeys(
     ("features", "classes", "protocol", "val", "seed", "memory_budget"), False
 )
-_FLAG = re.compile(r"--(no-)?([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?:=([^\s,;)]+))?")
+# A value runs to a space, ";", ")" or a comma a space follows (a list's commas are its own).
+_FLAG = re.compile(r"--(no-)?([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?:=((?:[^\s,;)]|,(?=\S))+))?")
 _SPAN = re.compile(r"(`[^`]*`)")
 _NUMBER = re.compile(r"-?\d+(\.\d+)?(e-?\d+)?")
 

@@ -160,7 +160,8 @@ def load(
     )
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-    return Model(config, open_predictor(config, flag="checkpoint="))
+    with python_named(PREDICT_FLAGS, RENAMED):
+        return Model(config, open_predictor(config))
 
 
 def _folders(encoders: object) -> tuple[str, ...]:

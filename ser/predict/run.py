@@ -119,11 +119,11 @@ class Predictor:
     model: Model | None = None
 
 
-def open_predictor(config: PredictConfig, flag: str = "--checkpoint") -> Predictor:
-    """The checkpoints `config` names (`--run` or `--model`, `--checkpoint`: `flag` to
-    its user) on its device."""
+def open_predictor(config: PredictConfig) -> Predictor:
+    """The checkpoints `config` names (`--run` or `--model`, `--checkpoint`) on its
+    device."""
     device = pick_device(config.device)
-    ckpts, exported = open_checkpoints(config, flag)
+    ckpts, exported = open_checkpoints(config)
     return Predictor(ckpts, exported, device)
 
 

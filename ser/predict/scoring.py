@@ -47,11 +47,8 @@ class Model:
     held_out: bool = False  # each input by the checkpoints that held it out alone
 
 
-def open_checkpoints(
-    config: PredictConfig, flag: str = "--checkpoint"
-) -> tuple[list[Checkpoint], Exported | None]:
-    """The checkpoints `--run` or `--model` names (`--checkpoint` picks among them;
-    `flag`: how the caller's user names it)."""
+def open_checkpoints(config: PredictConfig) -> tuple[list[Checkpoint], Exported | None]:
+    """The checkpoints `--run` or `--model` names (`--checkpoint` picks among them)."""
     if bool(config.run) == bool(config.model):
         raise ConfigError("give --run RUN or --model FOLDER (one of them)")
     if config.runtime not in RUNTIMES:
@@ -61,10 +58,10 @@ def open_checkpoints(
             raise ConfigError("--runtime onnx runs an exported folder's graphs: give --model")
         refuse_while_trained(Path(config.run))  # its checkpoints are not whole yet
         which = "folds" if config.checkpoint == HELD_OUT else config.checkpoint
-        return load_run_checkpoints(Path(config.run), which, flag), None
+        return load_run_checkpoints(Path(config.run), which), None
     if config.checkpoint == HELD_OUT:
         raise ConfigError(
-            f"{flag}{'' if flag.endswith('=') else ' '}{HELD_OUT} needs the run's folder, whose "
+            f"--checkpoint={HELD_OUT} needs the run's folder, whose "
             f"checkpoints record their test sides; {config.model} is an exported one"
         )
     exported = load_exported(Path(config.model), stand_ins=bool(config.encoders))

@@ -215,13 +215,10 @@ def _which(meta: object, key: str) -> str:
     return key
 
 
-def load_run_checkpoints(
-    run_dir: Path, which: str = "folds", flag: str = "--checkpoint"
-) -> list[Checkpoint]:
+def load_run_checkpoints(run_dir: Path, which: str = "folds") -> list[Checkpoint]:
     """The checkpoints a prediction uses: "folds" (every (seed, fold)), "final", or keys
     (comma-separated). The members run.json records must be whole: a missing or
-    unreadable one is named and refused (`check_members`), never averaged without;
-    `flag`: how the caller's user names the choice (`--checkpoint`, `checkpoint=`)."""
+    unreadable one is named and refused (`check_members`), never averaged without."""
     keys = checkpoint_keys(run_dir)
     recorded = run_members(run_dir) or []
     if not keys and (refusal := no_checkpoints(Path(run_dir), recorded)) is not None:
@@ -236,7 +233,7 @@ def load_run_checkpoints(
                 f"{run_dir} has no checkpoint {which!r}: it has {', '.join(keys)}"
                 + ("" if which != FINAL else " (train with --final for one)")
             )
-    check_members(run_dir, chosen, members, flag)
+    check_members(run_dir, chosen, members, "--checkpoint")
     return [load_checkpoint(run_dir, k) for k in chosen]
 
 
@@ -359,9 +356,7 @@ def check_members(run_dir: Path, chosen: Sequence[str], recorded: Sequence[str],
     if not problems:
         return
     whole = [k for k in recorded if k != FINAL and member_problem(run_dir, k) is None]
-    keys = ",".join(whole)
-    given = f'{flag}"{keys}"' if flag.endswith("=") else f"{flag} {keys}"  # Python's or a flag
-    told = f"use the whole ones with {given}, or " if whole else ""
+    told = f"use the whole ones with {flag}={','.join(whole)}, or " if whole else ""
     one = len(problems) == 1
     raise CheckpointError(
         f"{'; '.join(problems)}: {told}delete {'it' if one else 'what is left of them'} and "

@@ -151,6 +151,6 @@ def test_a_fold_lost_names_the_whole_ones_as_python_gives_them(loso: Path, tmp_p
     (checkpoint_dir(run) / f"{keys[0]}.safetensors").unlink()
     with pytest.raises(CheckpointError) as lost:
         ser.load(run)
-    assert f'use the whole ones with checkpoint="{",".join(keys[1:])}", or delete it' in str(
+    assert f"use the whole ones with checkpoint='{','.join(keys[1:])}', or delete it" in str(
         lost.value
     )

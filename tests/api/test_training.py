@@ -101,6 +101,9 @@ def test_python_spells_a_flag_as_its_argument_and_keeps_a_quoted_command() -> No
     assert python_spelled("--val=none or --epochs=3, not --seeds", FLAGS) == (
         "val='none' or epochs=3, not seeds"
     )
+    assert python_spelled("with --features=a,b, or (--seeds=2)", FLAGS) == (
+        "with features='a,b', or (seeds=2)"
+    )
 
 
 def test_an_output_folder_under_a_file_is_a_path_error(demo_store: Path, tmp_path: Path) -> None:

@@ -66,7 +66,7 @@ def test_predict_names_a_deleted_sidecar_and_refuses_unless_told(
     sidecar.unlink()
     line = one_line(_predict(run, trained_run.wavs[0]))
     assert f"checkpoint {sidecar} (the sidecar of {MEMBERS[1]}) is missing" in line
-    assert f"--checkpoint {MEMBERS[0]},{MEMBERS[2]}" in line
+    assert f"--checkpoint={MEMBERS[0]},{MEMBERS[2]}" in line
     told = _predict(run, trained_run.wavs[0], "--checkpoint", f"{MEMBERS[0]},{MEMBERS[2]}")
     assert told.exit_code == 0, told.output
     assert f"2 checkpoint(s): {MEMBERS[0]}, {MEMBERS[2]}" in told.stdout
@@ -83,7 +83,7 @@ def test_a_cut_short_or_deleted_weights_file_is_named(
     line = one_line(_predict(run, trained_run.wavs[0]))
     assert f"checkpoint {cut} (seed 0, fold session5) cannot be read" in line
     assert f"checkpoint {gone} (the weights of seed 2, fold session5) is missing" in line
-    assert f"--checkpoint {MEMBERS[1]}, or " in line
+    assert f"--checkpoint={MEMBERS[1]}, or " in line
     asked = one_line(_predict(run, trained_run.wavs[0], "--checkpoint", MEMBERS[0]))
     assert f"checkpoint {cut} (seed 0, fold session5) cannot be read" in asked
 
@@ -106,7 +106,7 @@ def test_weights_whose_bytes_changed_are_named_not_predicted_with(
     flip_bytes(run / "checkpoints" / f"{MEMBERS[1]}.safetensors")
     line = one_line(_predict(run, trained_run.wavs[0]))
     assert f"{MEMBERS[1]}.safetensors (seed 1, fold session5) is damaged (its bytes" in line
-    assert f"--checkpoint {MEMBERS[0]},{MEMBERS[2]}" in line
+    assert f"--checkpoint={MEMBERS[0]},{MEMBERS[2]}" in line
     flip_bytes(out / MODEL)
     said = one_line(ser("predict", "--model", out, trained_run.wavs[0], "--text", "hi"))
     assert f"{out / MODEL} is damaged (its bytes differ from those written" in said
@@ -122,7 +122,7 @@ def test_export_refuses_a_run_with_a_member_gone_and_counts_what_it_writes(
     for members in ("all", "best", "2"):
         line = one_line(ser("export", run, out, "--members", members))
         assert f"checkpoint {sidecar} (the sidecar of {MEMBERS[1]}) is missing" in line
-        assert f"--members {MEMBERS[0]},{MEMBERS[2]}" in line
+        assert f"--members={MEMBERS[0]},{MEMBERS[2]}" in line
     assert not out.exists()
     done = ser("export", run, out, "--members", f"{MEMBERS[0]},{MEMBERS[2]}")
     assert done.exit_code == 0, done.output
