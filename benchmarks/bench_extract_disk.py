@@ -9,6 +9,7 @@ included) sampled while it runs, and CPU time.
 
     python benchmarks/bench_extract_disk.py                 # ~320 utterances, ~12 MB of rows
     python benchmarks/bench_extract_disk.py --dialogs 8
+    python benchmarks/bench_extract_disk.py --format hdf5   # an HDF5 store (one file)
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def measure(corpus: Path, store: Path, staged: bool) -> dict[str, float]:
 
     def sample() -> None:
         while not done.wait(0.02):
-            peak[0] = max(peak[0], sum(folder_bytes(p) for p in beside if p.is_dir()))
+            peak[0] = max(peak[0], sum(_bytes(p) for p in beside))
 
     sampler = threading.Thread(target=sample, daemon=True)
     config = ExtractConfig(features=("logmel",), device="cpu", shard_size=64, progress=False)
@@ -51,6 +52,14 @@ def measure(corpus: Path, store: Path, staged: bool) -> dict[str, float]:
     return {"written": written, "peak_disk": peak[0], "cpu_s": cpu, "set_bytes": rows}
 
 
+def _bytes(path: Path) -> int:
+    """A store's bytes (a Zarr folder or an HDF5 file) or a staging folder's; 0 if none."""
+    try:
+        return path.stat().st_size if path.is_file() else folder_bytes(path)
+    except FileNotFoundError:  # gone between the look and the count
+        return 0
+
+
 def _wchar() -> int:
     for line in Path("/proc/self/io").read_text().splitlines():
         if line.startswith("wchar:"):
@@ -61,6 +70,7 @@ def _wchar() -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dialogs", type=int, default=2, help="dialogs a session")
+    parser.add_argument("--format", choices=["zarr", "hdf5"], default="zarr", help="the store's")
     parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)  # corpus store staged
     args = parser.parse_args()
     if args.one:
@@ -71,7 +81,8 @@ def main() -> None:
         corpus = Path(tmp) / "IEMOCAP_full_release"
         write_corpus(corpus, SynthConfig(dialogs_per_session=args.dialogs))
         for path in ("staged", "placed"):
-            child = [sys.executable, __file__, "--one", str(corpus), f"{tmp}/{path}.zarr", path]
+            suffix = ".zarr" if args.format == "zarr" else ".h5"
+            child = [sys.executable, __file__, "--one", str(corpus), f"{tmp}/{path}{suffix}", path]
             out = json.loads(subprocess.run(child, capture_output=True, check=True).stdout)
             size, peak = out["set_bytes"], out["peak_disk"]
             print(

@@ -6,7 +6,8 @@ Every dataset is chunked with the Fletcher-32 filter, which HDF5 checks on each 
 (variable-length strings live outside the chunks). Files written before hold a
 contiguous ``data`` and variable-length text without checksums, and read as they are.
 The file is open only for one short, flushed operation, so others can read between our
-writes. Attributes are one JSON string each, so they round-trip exactly; persistent
+writes; the rows `ser extract` places go into their chunks' places in the file without
+HDF5 (`raw_chunks.Hdf5Chunks`: a dataset created with its chunks allocated). Attributes are one JSON string each, so they round-trip exactly; persistent
 free-space tracking lets ``--overwrite`` reuse the old set's space.
 """
 
@@ -35,6 +36,7 @@ from ser.cache.backend import (
 )
 from ser.cache.hdf5_file import is_locked, unreadable
 from ser.cache.lock import store_lock, who, writer
+from ser.cache.raw_chunks import Hdf5Chunks, allocated_plist, hdf5_chunks
 from ser.errors import DiskFullError, StoreError, StoreLocked
 
 ATTRS = "ser"
@@ -182,12 +184,15 @@ class Hdf5Backend:
             group = f[name]
             return len(group[key]) if key in group else None
 
-    def create_data(self, name: str, shape: tuple[int, int], dtype: str, chunk_rows: int) -> None:
+    def create_data(
+        self, name: str, shape: tuple[int, int], dtype: str, chunk_rows: int, in_place: bool = False
+    ) -> None:
         with self._open(write=True) as f:
             group = f[name]
             if DATA in group:
                 del group[DATA]
-            _create_data(group, DATA, shape, dtype, (max(1, chunk_rows), shape[1]))
+            chunks = (max(1, chunk_rows), shape[1])
+            _create_data(group, DATA, shape, dtype, chunks, allocated=in_place)
 
     def write_blocks(self, name: str, blocks: Iterable[tuple[int, np.ndarray]]) -> None:
         with self._open(write=True) as f:
@@ -259,8 +264,10 @@ class Hdf5Backend:
     def settle_rechunks(self) -> None:
         pass  # the swap is one operation; a half-written array is dropped by the next rechunk
 
-    def direct_chunks(self, name: str) -> None:
-        return None  # chunks inside one file: rows are written through HDF5 alone
+    def direct_chunks(self, name: str) -> Hdf5Chunks | None:
+        # Each chunk's place in the file, where it was allocated at the set's creation.
+        with self._open() as f:
+            return hdf5_chunks(self.path, f[name][DATA])
 
     def data_layout(self, name: str) -> tuple[tuple[int, int], np.dtype] | None:
         with self._open() as f:
@@ -383,14 +390,27 @@ class Hdf5Backend:
 
 
 def _create_data(
-    group: h5py.Group, key: str, shape: tuple[int, ...], dtype: str, chunks: tuple[int, ...]
+    group: h5py.Group,
+    key: str,
+    shape: tuple[int, ...],
+    dtype: str,
+    chunks: tuple[int, ...],
+    allocated: bool = False,
 ) -> h5py.Dataset:
+    """`allocated`: every chunk given its place in the file now (`raw_chunks.Hdf5Chunks`)."""
     if not backend.CHUNK_CHECKSUMS or not shape[0]:  # HDF5 chunks no empty dataset
         return group.create_dataset(key, shape=shape, dtype=dtype)
     # Resizable along the rows: a set written in place is cut to the rows it kept.
     maxshape = (None, *shape[1:])
+    plist = allocated_plist() if allocated else None
     return group.create_dataset(
-        key, shape=shape, dtype=dtype, chunks=chunks, fletcher32=True, maxshape=maxshape
+        key,
+        shape=shape,
+        dtype=dtype,
+        chunks=chunks,
+        fletcher32=True,
+        maxshape=maxshape,
+        dcpl=plist,
     )
 
 

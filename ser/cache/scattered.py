@@ -7,10 +7,12 @@ both copies at the end).
 Each utterance's row count is known before its rows are computed
 (`ser.extract.row_counts`), so the set's offsets, its data array's shape and chunking are
 fixed up front, as `consolidate` would fix them. Each row is then written once, at its
-place, into the array's chunk files (Zarr's uncompressed chunks: raw little-endian rows,
-then their crc32c; `os.pwrite` of an utterance's rows at their byte offset), and the set
-is sealed when every shard is: every chunk read once, its crc32c written after its rows
-(the last chunk padded as Zarr pads it), the set's sha256 taken. Beside the store each
+place, into the array's chunks (`raw_chunks.py`, the one part that differs between the
+formats: Zarr's chunk files, or the places of an HDF5 dataset's chunks in its file, each
+raw little-endian rows then their checksum; `os.pwrite` of an utterance's rows at their
+byte offset, from whichever process computed them), and the set is sealed when every
+shard is: every chunk read once, its checksum written after its rows (the last chunk
+padded with zeros, as both formats pad it), the set's sha256 taken. Beside the store each
 shard leaves a record (`placed-N.json`: which utterances, failures), never its rows; a
 shard under way leaves its part's record (`placed-N.part.json`) and a killed writer's next
 run writes again only what no record holds.
@@ -28,7 +30,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import re
 import shutil
 from collections.abc import Callable, Iterator, Mapping
@@ -36,11 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import google_crc32c
 import numpy as np
 
 from ser.cache.atomic import atomic_write
-from ser.cache.backend import Backend
+from ser.cache.backend import Backend, RawChunks
 from ser.cache.shards import row_problem, save_rows, stored_rows
 from ser.cache.verify import little_bytes
 from ser.errors import StoreError
@@ -56,14 +56,13 @@ class ScatteredWriter:
     the runner commits through); only paths and settings, so it pickles cheaply."""
 
     directory: Path  # the set's staging folder: the counts, each shard's record
-    data: Path  # the data array's folder: chunk files c/<chunk>/0
+    chunks: RawChunks  # where the data array's chunks keep their rows
     fingerprint: str
     dim: int
     dtype: str
     level: str
     n_utterances: int
     chunk_rows: int
-    crc: bool  # each chunk file ends in the crc32c of its rows
 
     @property
     def row_bytes(self) -> int:
@@ -117,10 +116,7 @@ class ScatteredWriter:
         out = np.empty((count, self.dim), self.dtype)  # [count, dim]
         for first, chunk, within, take in self._pieces(start, count):
             target = memoryview(out[first : first + take]).cast("B")  # type: ignore[arg-type]
-            with open(_chunk_path(self.data, chunk), "rb") as f:
-                f.seek(within * self.row_bytes)
-                if f.readinto(target) != len(target):
-                    raise StoreError(f"{_chunk_path(self.data, chunk)}: rows missing")
+            self.chunks.read(chunk, within * self.row_bytes, target)
         return out
 
     def _commit(
@@ -157,14 +153,8 @@ class ScatteredWriter:
     def _put(self, start: int, rows: np.ndarray) -> None:
         """`rows` [n, dim] (contiguous, in the set's dtype) written from row `start` on."""
         for first, chunk, within, take in self._pieces(start, len(rows)):
-            path = _chunk_path(self.data, chunk)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-            try:
-                piece = memoryview(rows[first : first + take]).cast("B")  # type: ignore[arg-type]
-                os.pwrite(fd, piece, within * self.row_bytes)
-            finally:
-                os.close(fd)
+            piece = memoryview(rows[first : first + take]).cast("B")  # type: ignore[arg-type]
+            self.chunks.write(chunk, within * self.row_bytes, piece)
 
     def _pieces(self, start: int, count: int) -> Iterator[tuple[int, int, int, int]]:
         """(first row of the run, chunk, row within the chunk, rows) per chunk it spans."""
@@ -246,27 +236,12 @@ def in_place(writer: ScatteredWriter, placed: Placed) -> bool:
 
 def seal(writer: ScatteredWriter) -> str:
     """Each chunk of a set whose rows are all in place made whole (the last padded with
-    zeros, as Zarr pads it) and, with crc32c chunks, its checksum written after its rows;
-    the sha256 of the rows in order."""
+    zeros) and its checksum written after its rows; the sha256 of the rows in order."""
     rows = int(writer.counts().sum())
     digest = hashlib.sha256()
-    chunk_bytes = writer.chunk_rows * writer.row_bytes
     for chunk in range(-(-rows // writer.chunk_rows)):
-        path = _chunk_path(writer.data, chunk)
-        try:
-            raw = bytearray(path.read_bytes()[:chunk_bytes])
-        except FileNotFoundError:
-            raise StoreError(f"{path}: a chunk of rows was never written") from None
         kept = min(writer.chunk_rows, rows - chunk * writer.chunk_rows) * writer.row_bytes
-        digest.update(raw[:kept])
-        tail = bytes(chunk_bytes - len(raw))  # the padding past the last row written
-        if writer.crc:
-            crc = google_crc32c.value(bytes(raw) + tail)
-            tail += crc.to_bytes(4, "little")
-        with open(path, "r+b") as f:
-            f.seek(len(raw))
-            f.write(tail)
-            f.truncate()
+        digest.update(writer.chunks.seal(chunk, kept))
     return digest.hexdigest()
 
 
@@ -327,14 +302,6 @@ def placed_summary(directory: Path) -> tuple[int, int, int]:
     return rows, failed, shards
 
 
-def _laid_out_already(writer: ScatteredWriter) -> bool:
-    """Whether the data array's first chunk is whole with its crc32c, as only Zarr writes
-    it (placed rows get theirs when sealed, which a set laid out anew never is)."""
-    whole = writer.chunk_rows * writer.row_bytes + 4
-    path = _chunk_path(writer.data, 0)
-    return writer.crc and path.is_file() and path.stat().st_size == whole
-
-
 def done_records(directory: Path) -> set[int]:
     """Ids of the shards of a placed set whose records are written."""
     found = (_RECORD.match(p.name) for p in directory.glob("placed-*.json"))
@@ -368,11 +335,6 @@ def _paths(directory: Path, shard_id: int, kind: str) -> tuple[Path, Path]:
     return directory / f"{stem}.spill.npy", directory / f"{stem}.json"
 
 
-def _chunk_path(data: Path, chunk: int) -> Path:
-    """Zarr v3's default chunk key ("/" separated) of rows chunk `chunk` of a 2-D array."""
-    return data / "c" / str(chunk) / "0"
-
-
 @functools.lru_cache(maxsize=16)
 def _loaded(path: Path, stamp: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     counts = np.load(path, allow_pickle=False)
@@ -399,7 +361,8 @@ def open_writer(
 ) -> ScatteredWriter | None:
     """The writer of incomplete set `name` laid out by `counts`: the one a killed run
     began with the same counts and layout, else begun anew (its data array created, its
-    staging cleared); None where the store's chunks take no rows in place (HDF5)."""
+    staging cleared); None where its chunks take no rows in place (an array of no rows,
+    or of a layout written before checksums)."""
     dim, dtype = int(attrs["dim"]), str(attrs["dtype"])
     rows = int(counts.sum())
     block = chunking(rows)
@@ -412,16 +375,15 @@ def open_writer(
     )
     if not same:
         shutil.rmtree(staging, ignore_errors=True)
-        backend.create_data(name, (rows, dim), dtype, block)
-    where = backend.direct_chunks(name)
-    if where is None:
+        backend.create_data(name, (rows, dim), dtype, block, in_place=True)
+    chunks = backend.direct_chunks(name)
+    if chunks is None:
         return None
     if not same:
         staging.mkdir(parents=True, exist_ok=True)
         save_predicted(staging, counts)
-    data, crc = where
     fingerprint, level = str(attrs["fingerprint"]), str(attrs["level"])
-    return ScatteredWriter(staging, data, fingerprint, dim, dtype, level, len(counts), block, crc)
+    return ScatteredWriter(staging, chunks, fingerprint, dim, dtype, level, len(counts), block)
 
 
 def finish(
@@ -433,7 +395,7 @@ def finish(
     placed = gather(writer, n_shards)
     if in_place(writer, placed):
         return placed, seal(writer), writer.chunk_rows
-    if _laid_out_already(writer):
+    if writer.chunks.rewritten():
         # A run stopped between the new array's swap and the set's completion: the rows
         # are no longer where the counts put them, so they cannot be read from there again.
         raise StoreError(

@@ -4,7 +4,9 @@ Writing goes through staging so that any process can contribute and a killed run
 nothing: workers commit shards with a `ShardWriter`; ``consolidate`` lays them out in
 manifest order, records their checksum, marks the set complete (last) and only then drops
 the staging folder. A writer that knows every utterance's row count before it starts
-(`ser store import`) writes each row once, straight into place (`place`, `placed.py`).
+writes each row once, straight into place: in manifest order (`ser store import`:
+`place`, `placed.py`), or in any order from any process (`ser extract`:
+`scattered_writer`, `scattered.py`), in either format.
 Every chunk carries its own checksum (`backend.py`): a read of a damaged one is a
 `StoreError` naming the rows, the utterances and the repair command, and `repair` writes
 re-extracted utterances back over them (`repair.py`). Damaged metadata is a `StoreError`
@@ -240,13 +242,15 @@ class FeatureStore(TranscriptSets, StoreHealth):
 
     def scattered_writer(self, name: str, counts: np.ndarray) -> ScatteredWriter | None:
         """A picklable writer of incomplete set ``name``'s shards straight into its data
-        array, each row once (`scattered.py`), laid out by ``counts`` [n_utt] (the rows
-        each utterance is predicted to have); None where the format takes no rows in place
-        (HDF5) or shards are staged already (a run before: laid out as they were)."""
+        array, each row once and from any process (`scattered.py`; the chunks' bytes
+        written at their place, Zarr's files or HDF5's places in its file), laid out by
+        ``counts`` [n_utt] (the rows each utterance is predicted to have); None where the
+        array takes no rows in place (no rows at all, or a layout written before
+        checksums) or shards are staged already (a run before: laid out as they were)."""
         self._require_writable()
         attrs = self._attrs_of(name)
         staging = self._staging / name
-        if self.backend != "zarr" or attrs.get("complete") or any(staging.glob("shard-*")):
+        if attrs.get("complete") or any(staging.glob("shard-*")):
             return None
         counts = np.asarray(counts, np.int64)
         if counts.shape != (len(self.manifest),) or (counts < 0).any():

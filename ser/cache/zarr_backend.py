@@ -32,6 +32,7 @@ from zarr.storage import LocalStore
 
 from ser.cache import backend
 from ser.cache.backend import DATA, MANIFEST, RESERVED, DamagedChunks, folder_bytes
+from ser.cache.raw_chunks import ZarrChunks
 from ser.cache.zarr_nodes import (
     METADATA,
     attributes,
@@ -181,7 +182,10 @@ class ZarrBackend:
             raise damaged(self.path, f"{name}/{key}", "holds no array shape")
         return shape[0]
 
-    def create_data(self, name: str, shape: tuple[int, int], dtype: str, chunk_rows: int) -> None:
+    def create_data(
+        self, name: str, shape: tuple[int, int], dtype: str, chunk_rows: int, in_place: bool = False
+    ) -> None:
+        # A chunk file is written where rows land (`ZarrChunks`): nothing to place first.
         self._group(name).create_array(
             DATA, **_data_layout(shape, dtype, chunk_rows), overwrite=True
         )
@@ -238,10 +242,14 @@ class ZarrBackend:
     def chunk_rows(self, name: str) -> int:
         return int(self._data(name).chunks[0])
 
-    def direct_chunks(self, name: str) -> tuple[Path, bool] | None:
+    def direct_chunks(self, name: str) -> ZarrChunks | None:
         # Rows written straight into the chunk files (`scattered.py`) where they are raw.
-        layout = _chunk_layout(self._data(name))
-        return None if layout is None else (self.path / name / DATA, layout == "crc32c")
+        array = self._data(name)
+        layout = _chunk_layout(array)
+        if layout is None:
+            return None
+        chunk_bytes = int(array.chunks[0]) * int(array.shape[1]) * array.dtype.itemsize
+        return ZarrChunks(self.path / name / DATA, chunk_bytes, layout == "crc32c")
 
     def read_data(self, name: str) -> np.ndarray:
         return self.read_rows(name, 0, self._data(name).shape[0])

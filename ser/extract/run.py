@@ -106,7 +106,7 @@ class _Pass:
     repairs: dict[str, Damage] = field(default_factory=dict)
     repaired: dict[str, bool | None] = field(default_factory=dict)
     # By spec name: the rows each utterance will give the sets written straight into the
-    # store (`row_counts`: every count known, on Zarr, not a repair); the others are staged.
+    # store (`row_counts`: every count known, not a repair); the others are staged.
     counts: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
@@ -371,10 +371,10 @@ def _jobs(
 
 def _predicted(store: FeatureStore, p: _Pass, sources: Sequence[Source]) -> dict[str, np.ndarray]:
     """The row counts of the pass's pending sets whose every count is known before
-    extracting (`row_counts`), by spec name: on a Zarr store, and not for a repair (which
+    extracting (`row_counts`), by spec name, in either format; not for a repair (which
     stages the shards it writes back)."""
     whole = [spec for spec in p.pending if spec.name not in p.repairs]
-    if store.backend != "zarr" or not whole:
+    if not whole:
         return {}
     # The extractor names a view's sets as their clean ones: the same levels.
     counts = predicted_sets(p.extractor, whole, sources)

@@ -1,6 +1,7 @@
-"""Rows written straight to their place in a set's chunk files (`ser.cache.scattered`): a
-part kept and read back, an utterance off its predicted count kept aside, the set sealed
-or laid out anew, and HDF5 left to staged shards."""
+"""Rows written straight to their place in a set's chunks (`ser.cache.scattered`), in
+either format: a part kept and read back, an utterance off its predicted count kept
+aside, the set sealed or laid out anew, and an array of the layout written before
+checksums left to staged shards."""
 
 from __future__ import annotations
 
@@ -11,10 +12,17 @@ import numpy as np
 import pytest
 
 from ser.cache import FeatureStore, Manifest
+from ser.cache import backend as backend_module
+from ser.cache import store as store_module
 from ser.cache.manifest import COLUMNS
 from ser.errors import StoreError
 
 ATTRS = {"extractor": "logmel", "modality": "audio", "level": "frame", "dim": 2, "dtype": "float32"}
+
+
+@pytest.fixture(params=[".zarr", ".h5"], ids=["zarr", "hdf5"])
+def suffix(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 def new_store(path: Path) -> FeatureStore:
@@ -28,8 +36,8 @@ def rows(n: int, value: float) -> np.ndarray:
     return np.full((n, 2), value, np.float32)
 
 
-def test_rows_in_place_are_sealed_as_consolidate_lays_them_out(tmp_path: Path) -> None:
-    store = new_store(tmp_path / "f.zarr")
+def test_rows_in_place_are_sealed_as_consolidate_lays_them_out(tmp_path: Path, suffix: str) -> None:
+    store = new_store(tmp_path / f"f{suffix}")
     writer = store.scattered_writer("x", np.array([3, 0, 2, 1]))
     assert writer is not None and pickle.loads(pickle.dumps(writer)) == writer
     writer.write(1, {3: rows(1, 4.0), 0: rows(3, 1.0)})  # shards in any order
@@ -41,11 +49,13 @@ def test_rows_in_place_are_sealed_as_consolidate_lays_them_out(tmp_path: Path) -
     assert data.offsets.tolist() == [0, 3, 3, 5, 6]
     assert data.data[:, 0].tolist() == [1, 1, 1, 3, 3, 4]
     assert store.failures("x") == [("b", "no wav file")]
-    assert store.verify() == [] and not (tmp_path / "f.zarr.staging").exists()
+    assert store.verify() == [] and not (tmp_path / f"f{suffix}.staging").exists()
 
 
-def test_a_part_is_read_back_and_an_utterance_off_its_count_is_laid_out(tmp_path: Path) -> None:
-    store = new_store(tmp_path / "f.zarr")
+def test_a_part_is_read_back_and_an_utterance_off_its_count_is_laid_out(
+    tmp_path: Path, suffix: str
+) -> None:
+    store = new_store(tmp_path / f"f{suffix}")
     writer = store.scattered_writer("x", np.array([3, 0, 2, 1]))
     assert writer is not None
     writer.write_part(0, {0: rows(3, 1.0), 2: rows(4, 3.0)}, {1: "no wav file"})  # 4, not 2
@@ -61,8 +71,10 @@ def test_a_part_is_read_back_and_an_utterance_off_its_count_is_laid_out(tmp_path
     assert store.verify() == []
 
 
-def test_a_killed_writer_s_records_are_kept_when_it_begins_again(tmp_path: Path) -> None:
-    store = new_store(tmp_path / "f.zarr")
+def test_a_killed_writer_s_records_are_kept_when_it_begins_again(
+    tmp_path: Path, suffix: str
+) -> None:
+    store = new_store(tmp_path / f"f{suffix}")
     first = store.scattered_writer("x", np.array([3, 0, 2, 1]))
     assert first is not None
     first.write(0, {0: rows(3, 1.0)}, {1: "no wav file"})
@@ -72,9 +84,16 @@ def test_a_killed_writer_s_records_are_kept_when_it_begins_again(tmp_path: Path)
     assert other is not None and other.done() == set()
 
 
-def test_an_hdf5_store_stages_its_shards(tmp_path: Path) -> None:
-    store = new_store(tmp_path / "f.h5")
-    assert store.scattered_writer("x", np.array([3, 0, 2, 1])) is None
+def test_an_array_of_the_layout_before_checksums_stages_its_shards(
+    tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backend_module, "CHUNK_CHECKSUMS", False)
+    store = new_store(tmp_path / f"f{suffix}")
+    if suffix == ".h5":  # HDF5's layout then is one contiguous array: no chunks to place
+        assert store.scattered_writer("x", np.array([3, 0, 2, 1])) is None
+    else:  # Zarr's chunk files hold raw rows without a checksum
+        writer = store.scattered_writer("x", np.array([3, 0, 2, 1]))
+        assert writer is not None and not writer.chunks.crc  # type: ignore[attr-defined]
 
 
 def test_counts_must_cover_the_manifest(tmp_path: Path) -> None:
@@ -84,12 +103,12 @@ def test_counts_must_cover_the_manifest(tmp_path: Path) -> None:
 
 
 def test_a_set_laid_out_anew_and_stopped_is_never_read_as_placed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One utterance a row over its count, another failed: as many rows as predicted, so
     the new array has the placed one's shape; stopped before the set is complete, the
     next run refuses rather than read the new rows as if they were still placed."""
-    store = new_store(tmp_path / "f.zarr")
+    store = new_store(tmp_path / f"f{suffix}")
     writer = store.scattered_writer("x", np.array([3, 0, 2, 1]))
     assert writer is not None
     writer.write(0, {0: rows(3, 1.0), 2: rows(3, 3.0)}, {1: "no wav file", 3: "NaN output"})
@@ -103,3 +122,42 @@ def test_a_set_laid_out_anew_and_stopped_is_never_read_as_placed(
             store.consolidate("x", 1)
     with pytest.raises(StoreError, match="--overwrite"):
         store.consolidate("x", 1)
+
+
+def raw_chunks(path: Path) -> list[bytes]:
+    """Set x's chunks as stored on disk, their checksums with them."""
+    if path.is_dir():
+        chunks = sorted((path / "x" / "data" / "c").glob("*/0"), key=lambda p: int(p.parent.name))
+        return [p.read_bytes() for p in chunks]
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        data = f["x/data"]
+        starts = range(0, data.shape[0], data.chunks[0])
+        return [bytes(data.id.read_direct_chunk((start, 0))[1]) for start in starts]
+
+
+def test_placed_chunks_hold_the_bytes_staged_shards_give(
+    tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of 4 rows, the last padded: each chunk's bytes and checksum, the offsets,
+    failures and recorded checksum are the staged-then-laid-out set's."""
+    monkeypatch.setattr(store_module, "CHUNK_BYTES", 32)
+    counts = np.array([3, 0, 2, 2])
+    shards = [({3: rows(2, 4.0), 0: rows(3, 1.0)}, {}), ({2: rows(2, 3.0)}, {1: "no wav file"})]
+    stores = []
+    for way in ("placed", "staged"):
+        store = new_store(tmp_path / way / f"f{suffix}")
+        writer = store.scattered_writer("x", counts) if way == "placed" else None
+        assert (writer is None) == (way == "staged")
+        for shard_id, (held, failed) in enumerate(shards):
+            (writer or store.shard_writer("x")).write(shard_id, held, failed)
+        store.consolidate("x", len(shards))
+        assert store.chunk_rows("x") == 4 and store.verify() == []
+        stores.append(store)
+    placed, staged = stores
+    assert raw_chunks(placed.path) == raw_chunks(staged.path)
+    assert len(raw_chunks(placed.path)) == 2
+    assert placed.info("x").attrs == staged.info("x").attrs
+    assert placed.offsets("x").tolist() == staged.offsets("x").tolist() == [0, 3, 3, 5, 7]
+    assert placed.failures("x") == staged.failures("x")

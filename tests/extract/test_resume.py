@@ -117,12 +117,18 @@ def reference(short_corpus: tuple[Path, Any], tiny_models: Any, tmp_path_factory
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".zarr", ".h5"], ids=["zarr", "hdf5"])
 @pytest.mark.parametrize("how", ["kill from outside", "dies mid-commit"])
 def test_killed_run_resumes_to_identical_bytes(
-    how: str, short_corpus: tuple[Path, Any], tiny_models: Any, reference: Path, tmp_path: Path
+    how: str,
+    suffix: str,
+    short_corpus: tuple[Path, Any],
+    tiny_models: Any,
+    reference: Path,
+    tmp_path: Path,
 ) -> None:
     root = short_corpus[0]
-    store = tmp_path / "f.zarr"
+    store = tmp_path / f"f{suffix}"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     command = [sys.executable, "-c", SLOW if how == "kill from outside" else DIES]
     proc = subprocess.Popen(
@@ -145,7 +151,8 @@ def test_killed_run_resumes_to_identical_bytes(
     resumed = CliRunner().invoke(main, _args(root, store, tiny_models))
     assert resumed.exit_code == 0, resumed.output + "".join(format_exception(*resumed.exc_info))
     _assert_same_store(store, reference)
-    assert not store.with_name("f.zarr.staging").exists()  # staging cleared
+    assert not store.with_name(f"{store.name}.staging").exists()  # staging cleared
+    assert FeatureStore.open(store).verify() == []
 
 
 def test_finished_command_is_a_fast_no_op_that_loads_no_model(

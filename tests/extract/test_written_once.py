@@ -1,12 +1,14 @@
 """`ser extract` writes each row into the store once, at its place (`ser.cache.scattered`),
-with the bytes, offsets and receipt the staged shards' layout gave; a killed run goes on
-from the shards it recorded; an utterance not at its predicted place is laid out anew."""
+in Zarr and HDF5 alike, with the bytes, offsets and receipt the staged shards' layout
+gave; a killed run goes on from the shards it recorded; an utterance not at its
+predicted place is laid out anew."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -44,13 +46,22 @@ def staged(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def files(store: Path) -> dict[str, bytes]:
-    """Every file of the store's sets' data arrays, by path inside the store."""
-    return {
-        str(p.relative_to(store)): p.read_bytes()
-        for name in SETS
-        for p in sorted((store / name / "data").rglob("*"))
-        if p.is_file()
-    }
+    """Every file of the store's sets' data arrays, by path inside the store (Zarr), or
+    every chunk of them as HDF5 keeps it, its Fletcher-32 with it, by set and first row."""
+    if store.is_dir():
+        return {
+            str(p.relative_to(store)): p.read_bytes()
+            for name in SETS
+            for p in sorted((store / name / "data").rglob("*"))
+            if p.is_file()
+        }
+    with h5py.File(store, "r") as f:
+        data = {name: f[name]["data"] for name in SETS}
+        return {
+            f"{name}/{start}": bytes(array.id.read_direct_chunk((start, 0))[1])
+            for name, array in data.items()
+            for start in range(0, array.shape[0], array.chunks[0])
+        }
 
 
 def same_stores(a: Path, b: Path) -> None:
@@ -65,9 +76,15 @@ def same_stores(a: Path, b: Path) -> None:
     assert not Path(f"{a}.staging").exists()
 
 
-@pytest.fixture(scope="module")
-def today(corpus: Path, tiny_models, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
-    store = tmp_path_factory.mktemp("staged") / "f.zarr"
+@pytest.fixture(scope="module", params=[".zarr", ".h5"], ids=["zarr", "hdf5"])
+def today(
+    request: pytest.FixtureRequest,
+    corpus: Path,
+    tiny_models,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:  # type: ignore[no-untyped-def]
+    """The store of each format as staged shards lay it out."""
+    store = tmp_path_factory.mktemp("staged") / f"f{request.param}"
     with pytest.MonkeyPatch.context() as patch:
         staged(patch)
         extract(corpus, store, tiny_models)
@@ -94,22 +111,27 @@ def test_rows_are_placed_with_today_s_bytes(
 
     monkeypatch.setattr(FeatureStore, "scattered_writer", counted)
     monkeypatch.setattr(run, "peak_bytes", peak_of)
-    extract(corpus, tmp_path / "f.zarr", tiny_models)
+    extract(corpus, tmp_path / today.name, tiny_models)
     assert sorted(placed) == sorted(SETS)
     # the disk estimate counts no staged copy of a placed set
     assert [flag for flags in estimated[0] for flag in flags] == [True] * len(SETS)
-    same_stores(tmp_path / "f.zarr", today)
+    same_stores(tmp_path / today.name, today)
+    verified = CliRunner().invoke(main, ["store", "verify", str(tmp_path / today.name)])
+    assert verified.exit_code == 0 and verified.output.startswith("ok: "), verified.output
 
 
 def test_a_killed_run_goes_on_from_its_records(
     corpus: Path, tiny_models, today: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    store = tmp_path / "f.zarr"
+    store = tmp_path / today.name
     with monkeypatch.context() as patch:  # killed as it lays the first set out
         patch.setattr(store_module.FeatureStore, "_seal", _killed)
         assert CliRunner().invoke(main, _args(corpus, store, tiny_models)).exit_code != 0
     assert list(Path(f"{store}.staging").rglob("placed-*.json"))
     assert not list(Path(f"{store}.staging").rglob("shard-*"))  # no rows staged
+    # every shard written, the staging at its peak: records only, no row beside the store
+    kept = {p.name for p in Path(f"{store}.staging").rglob("*") if p.is_file()}
+    assert kept == {"predicted.npy"} | {f"placed-{n}.json" for n in range(len(kept) - 1)}
     extract(corpus, store, tiny_models)
     same_stores(store, today)
 
@@ -129,9 +151,9 @@ def test_an_utterance_off_its_predicted_place_is_laid_out_anew(
     was = scattered.in_place
     monkeypatch.setattr(run, "predicted_sets", one_off)
     monkeypatch.setattr(scattered, "in_place", lambda *a: sealed.append(was(*a)) or sealed[-1])
-    extract(corpus, tmp_path / "f.zarr", tiny_models)
+    extract(corpus, tmp_path / today.name, tiny_models)
     assert sealed.count(False) == 3 and sealed.count(True) == len(SETS) - 3  # the frame sets
-    same_stores(tmp_path / "f.zarr", today)
+    same_stores(tmp_path / today.name, today)
 
 
 def _args(corpus: Path, store: Path, tiny_models) -> list[str]:  # type: ignore[no-untyped-def]
