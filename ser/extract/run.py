@@ -85,6 +85,7 @@ from ser.runtime.execution import Execution, decode_threads, for_extraction, wri
 from ser.runtime.precision import resolve_precision
 from ser.runtime.progress import log_console, working
 from ser.runtime.threads import ThreadChoice, run_threads
+from ser.runtime.units import human_bytes
 
 Advance = Callable[[int], None]  # moves the progress bar by n utterances
 
@@ -306,9 +307,16 @@ def _run_passes(
         dask_client(config.workers, config.scheduler) as client,
         progress_bar(console, config.progress) as bar,
     ):
-        for p, plan, seconds, sources in zip(passes, plans, lengths, inputs, strict=True):
-            jobs = _jobs(store, p, plan, sources, config)
+        for p, plan, seconds, sources, pass_sizes, pass_placed in zip(
+            passes, plans, lengths, inputs, by_pass, placed, strict=True
+        ):
             label = p.extractor.kind if p.view is None else f"{p.extractor.kind} {p.view.spec}"
+            allocated = sum(n for n, put in zip(pass_sizes, pass_placed, strict=True) if put)
+            if store.backend == "hdf5" and allocated:
+                # HDF5 writes a placed set's chunks as zeros when it creates it: a long,
+                # otherwise silent step at MSP-Podcast's size.
+                console.print(f"{label}: allocating ~{human_bytes(allocated)} in the HDF5 file")
+            jobs = _jobs(store, p, plan, sources, config)
             task = bar.add_task(label, total=sum(len(job.shard) for job in jobs))
             advance: Advance = functools.partial(bar.advance, task)
             execution = _execution(p.extractor, jobs, config, device, threads)

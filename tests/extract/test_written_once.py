@@ -31,13 +31,14 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def extract(corpus: Path, store: Path, tiny_models, *more: str) -> None:  # type: ignore[no-untyped-def]
+def extract(corpus: Path, store: Path, tiny_models, *more: str, quiet: bool = True) -> str:  # type: ignore[no-untyped-def]
     args = ["extract", str(corpus), "--store", str(store), "--features", "hubert,logmel,bert",
             "--hubert-model", str(tiny_models.hubert), "--hubert-layers", "1,2",
             "--pool", "mean", "--bert-model", str(tiny_models.bert), "--device", "cpu",
-            "--precision", "fp32", "--shard-size", "8", "-q", *more]  # fmt: skip
+            "--precision", "fp32", "--shard-size", "8", *(["-q"] if quiet else []), *more]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
+    return result.output
 
 
 def staged(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -111,8 +112,10 @@ def test_rows_are_placed_with_today_s_bytes(
 
     monkeypatch.setattr(FeatureStore, "scattered_writer", counted)
     monkeypatch.setattr(run, "peak_bytes", peak_of)
-    extract(corpus, tmp_path / today.name, tiny_models)
+    said = extract(corpus, tmp_path / today.name, tiny_models, quiet=False)
     assert sorted(placed) == sorted(SETS)
+    # HDF5 writes a placed set's chunks as zeros up front: said, not a silent wait
+    assert ("in the HDF5 file" in said) == (today.suffix == ".h5"), said
     # the disk estimate counts no staged copy of a placed set
     assert [flag for flags in estimated[0] for flag in flags] == [True] * len(SETS)
     same_stores(tmp_path / today.name, today)
