@@ -422,14 +422,14 @@ def init(
     from ser.corpus.options import ReadOptions
     from ser.corpus.registry import read_corpus
     from ser.extract.audio_prints import add_prints
-    from ser.runtime.progress import log_console, working
+    from ser.runtime.progress import log_console, read_progress, working
 
     existed = backend_for(path.absolute(), writable=False).exists()
     err = log_console(quiet)
     started = time.perf_counter()
     err.print(f"reading the corpus at {corpus_root}", highlight=False, markup=False)
-    with working(err, "reading the corpus and its audio files' headers"):
-        kind, reading = read_corpus(corpus_root, corpus, classes, ReadOptions(audio_root))
+    with read_progress(err, not quiet) as told:
+        kind, reading = read_corpus(corpus_root, corpus, classes, ReadOptions(audio_root), told)
     err.print(
         f"read {len(reading.utterances):,} utterances ({kind.name}) in "
         f"{time.perf_counter() - started:.1f} s",

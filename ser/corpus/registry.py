@@ -30,6 +30,7 @@ from ser.corpus.kind import (
     register,
 )
 from ser.corpus.options import NO_OPTIONS, ReadOptions
+from ser.corpus.progress import ReadHook, reporting
 from ser.corpus.records import CorpusReading
 from ser.errors import ConfigError, CorpusError
 
@@ -145,13 +146,16 @@ def read_corpus(
     corpus: str | None = None,
     classes: str = "all",
     options: ReadOptions = NO_OPTIONS,
+    progress: ReadHook | None = None,
 ) -> tuple[CorpusKind, CorpusReading]:
-    """The kind (`corpus`, else guessed) and what it reads of `root` (with `options`)."""
+    """The kind (`corpus`, else guessed) and what it reads of `root` (with `options`),
+    telling `progress` how far it is (`ser.corpus.progress`)."""
     kind = kind_of(root, corpus)
     path = Path(root).expanduser()
-    return kind, kind.reading(
-        path.resolve() if path.exists() else path.absolute(), classes, options
-    )
+    with reporting(progress):
+        return kind, kind.reading(
+            path.resolve() if path.exists() else path.absolute(), classes, options
+        )
 
 
 def store_kind(attrs: Mapping[str, Any]) -> CorpusKind:

@@ -83,7 +83,7 @@ from ser.runtime.cluster import dask_client
 from ser.runtime.device import pick_device
 from ser.runtime.execution import Execution, decode_threads, for_extraction, write_threads
 from ser.runtime.precision import resolve_precision
-from ser.runtime.progress import log_console, working
+from ser.runtime.progress import log_console, read_progress
 from ser.runtime.threads import ThreadChoice, run_threads
 from ser.runtime.units import human_bytes
 
@@ -128,8 +128,8 @@ def extract_features(
     console = console or log_console(quiet=not config.progress)
     device = pick_device(config.device)
     options = ReadOptions(config.audio_root)
-    with working(console, "reading the corpus and its audio files' headers"):
-        kind, reading = read_corpus(corpus_root, config.corpus, config.classes, options)
+    with read_progress(console, config.progress and not console.quiet) as told:
+        kind, reading = read_corpus(corpus_root, config.corpus, config.classes, options, told)
     attrs = {**kind.attrs(reading), "classes": config.classes}
     with writing(store_path, "the feature store"):  # a full disk: one line, resumable
         store = open_store(Path(store_path), reading, attrs, config.repair)

@@ -416,6 +416,63 @@ def task_bar(
     return Progress(label, BarColumn(), AmountColumn(), *columns, console=console, disable=not live)
 
 
+#: Seconds between two updates of a corpus read's display: the read tells it of each file.
+TOLD_EVERY = 0.1
+
+
+@dataclass
+class Passes:
+    """A corpus read's hook (`ser.corpus.progress.ReadHook`): each pass it is told of, a
+    task on `bar` (`task_bar`'s) added at the pass's first count, its total known then, so
+    the bar or the lines give done / total, the pace and the ETA (rich's own estimate over
+    its window, or `CountLines`' from the pass's first count on). `bar` is told at most
+    every `every` seconds and at the pass's end: a call per file costs a clock read.
+
+    >>> now = [0.0]
+    >>> told = Passes(CountLines(print, interval=0, clock=lambda: now[0]), lambda: now[0])
+    >>> for done, now[0] in ((1, 0.0), (2, 0.05), (3, 1.0), (4, 2.0)):  # 2: within 0.1 s
+    ...     told("audio headers", done, 4)
+    audio headers: 1/4 utterances  -- utt/s  elapsed 0:00  eta --
+    audio headers: 3/4 utterances  2.0 utt/s  elapsed 0:01  eta 0:00
+    audio headers: 4/4 utterances  1.5 utt/s  elapsed 0:02  eta 0:00
+    """
+
+    bar: Counter
+    clock: Clock = time.monotonic
+    every: float = TOLD_EVERY
+    what: str = ""  # the current pass
+    task: TaskID | None = None
+    shown: int = 0  # its count when `bar` was last told
+    told: float = -math.inf  # clock() then
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        if self.task is None or what != self.what or done <= self.shown:  # a new pass
+            self.task = self.bar.add_task(what, total=total)
+            self.what, self.shown, self.told = what, 0, -math.inf
+        now = self.clock()
+        if done < total and now - self.told < self.every:
+            return
+        self.bar.advance(self.task, done - self.shown)
+        self.shown, self.told = done, now
+
+
+@contextlib.contextmanager
+def read_progress(
+    console: Console,
+    enabled: bool = True,
+    interval: float = INTERVAL,
+    clock: Clock = time.monotonic,
+) -> Iterator[Passes | None]:
+    """The hook to hand `ser.corpus.registry.read_corpus` (None: nothing is shown): its
+    passes as `task_bar` shows passes, a live bar each on a terminal, lines in a log
+    after `SHORT` seconds of a pass, nothing unless `enabled` (`-q`)."""
+    if not enabled:
+        yield None
+        return
+    with task_bar(console, True, interval, clock) as bar:
+        yield Passes(bar, clock)
+
+
 @dataclass
 class CountLines(_Lines):
     """Plain lines of passes over items (each task's `unit`: utterances, bytes, ...): done

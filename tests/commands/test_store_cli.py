@@ -4,6 +4,7 @@ store can take and its repair: tests/faults/test_store_faults.py)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -207,6 +208,22 @@ def test_init_from_synthetic_corpus(
     }
     other = ser("store", "init", path, root, "--classes", "4")
     assert other.exit_code == 2 and "another manifest" in other.stderr
+
+
+def test_init_in_a_log_says_how_far_its_corpus_read_is_and_nothing_with_quiet(
+    crema_d_corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Done / total and the rate of the read's audio headers, as plain lines (stderr is no
+    terminal here): what a read of 150,000 utterances says for its 9 s of CPU."""
+    monkeypatch.setattr(progress, "SHORT", 0.0)  # a read however short is said
+    result = ser("store", "init", tmp_path / "f.zarr", crema_d_corpus.root)
+    assert result.exit_code == 0, result.output
+    n = len(FeatureStore.open(tmp_path / "f.zarr").manifest)
+    last = rf"^audio headers: {n}/{n} utterances  [0-9.]+ utt/s  elapsed [0-9:]+  eta 0:00$"
+    assert re.search(last, result.stderr, re.MULTILINE), result.stderr
+    quiet = ser("store", "init", tmp_path / "q.zarr", crema_d_corpus.root, "-q")
+    assert quiet.exit_code == 0, quiet.output
+    assert "audio headers" not in quiet.stderr
 
 
 def test_init_bad_corpus(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ overlapped with compute, and a whole in-process extraction into a store."""
 
 from __future__ import annotations
 
+import io
 import math
 import threading
 from collections.abc import Sequence
@@ -312,3 +313,23 @@ def test_a_store_of_another_corpus_written_before_groups_is_extracted_into(
     store = FeatureStore.open(tmp_path / "old.zarr")
     assert "session" in store.manifest.names and store.corpus.name == "crema-d"
     assert str(store.corpus.kind.parse_protocol("speaker-kfold")) == "speaker-kfold"
+
+
+def test_the_corpus_read_says_how_far_it_is_unless_progress_is_off(
+    crema_d_corpus: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ser extract`'s corpus read, as `ser store init`'s: its audio headers counted with
+    the rate (a log's lines here), nothing with `--quiet`."""
+    from ser.runtime import progress
+
+    monkeypatch.setattr(progress, "SHORT", 0.0)  # a read however short is said
+    logged, quiet = io.StringIO(), io.StringIO()
+    config = ExtractConfig(features=("logmel",), device="cpu")
+    report = extract_features(
+        crema_d_corpus.root, tmp_path / "f.zarr", config, Console(file=logged)
+    )
+    n = report.n_utterances
+    assert f"audio headers: {n}/{n} utterances  " in logged.getvalue(), logged.getvalue()
+    unsaid = ExtractConfig(features=("logmel",), device="cpu", progress=False)
+    extract_features(crema_d_corpus.root, tmp_path / "f.zarr", unsaid, Console(file=quiet))
+    assert "audio headers" not in quiet.getvalue()

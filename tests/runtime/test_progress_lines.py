@@ -7,8 +7,11 @@ import io
 import time
 from collections.abc import Iterator
 
+from rich.console import Console
+from rich.progress import TaskID
+
 import ser.runtime.progress
-from ser.runtime.progress import BYTES, CountLines
+from ser.runtime.progress import BYTES, CountLines, Passes, read_progress
 
 
 def _lines(times: Iterator[float]) -> tuple[CountLines, list[str]]:
@@ -104,3 +107,63 @@ def test_a_step_of_unknown_length_is_said_with_its_time_on_a_terminal_alone() ->
     with working(Console(file=logged, width=100), "reading the corpus"):
         pass
     assert logged.getvalue() == ""
+
+
+class _Bar:
+    """A `Counter` that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[str, object, float]] = []
+
+    def add_task(
+        self, description: str, *, total: float, completed: int = 0, unit: str = ""
+    ) -> TaskID:
+        self.told.append(("add", description, total))
+        return TaskID(sum(what == "add" for what, _, _ in self.told) - 1)
+
+    def advance(self, task: TaskID, advance: float = 1) -> None:
+        self.told.append(("advance", task, advance))
+
+
+def test_a_read_s_passes_are_a_task_each_told_at_most_every_tenth_of_a_second() -> None:
+    """A corpus read calls its hook per file: the display hears of it ten times a second,
+    and of each pass's end."""
+    bar, times = _Bar(), iter([0.0, 0.05, 0.06, 0.2, 0.25, 0.3, 0.4])
+    told = Passes(bar, clock=lambda: next(times))
+    for done in (1, 2, 3):  # 2: 0.05 s after 1; 3: the pass's end
+        told("transcripts", done, 3)
+    for done in (1, 2):
+        told("audio headers", done, 2)
+    for done in (1, 2):  # a pass of the same name again (a kind that reads twice)
+        told("audio headers", done, 2)
+    assert bar.told == [
+        ("add", "transcripts", 3),
+        ("advance", 0, 1),
+        ("advance", 0, 2),
+        ("add", "audio headers", 2),
+        ("advance", 1, 1),
+        ("advance", 1, 1),
+        ("add", "audio headers", 2),
+        ("advance", 2, 1),
+        ("advance", 2, 1),
+    ]
+
+
+def test_a_long_read_in_a_log_says_its_count_rate_and_eta_a_short_one_nothing() -> None:
+    now, out = [0.0], io.StringIO()
+    with read_progress(Console(file=out), clock=lambda: now[0]) as told:
+        assert told is not None
+        for done in range(1, 5):  # 2 s in all: shorter than SHORT
+            now[0] = done / 2
+            told("audio headers", done, 4)
+        for done in range(1, 101):  # one a second from 3 s on
+            now[0] = 2.0 + done
+            told("transcripts", done, 100)
+    assert out.getvalue().splitlines() == [
+        "transcripts: 11/100 utterances  1.0 utt/s  elapsed 0:10  eta 1:29",
+        "transcripts: 41/100 utterances  1.0 utt/s  elapsed 0:40  eta 0:59",
+        "transcripts: 71/100 utterances  1.0 utt/s  elapsed 1:10  eta 0:29",
+        "transcripts: 100/100 utterances  1.0 utt/s  elapsed 1:39  eta 0:00",
+    ]
+    with read_progress(Console(file=out), enabled=False) as told:  # -q
+        assert told is None

@@ -53,6 +53,7 @@ from ser.corpus.kinds.emobox_corpora import (
 from ser.corpus.kinds.emobox_summary import summarize
 from ser.corpus.kinds.flat import LEGACY_IDENTITY, json_lines, pick
 from ser.corpus.options import NO_OPTIONS, ReadOptions
+from ser.corpus.progress import AUDIO_FILES, AUDIO_HEADERS, counted
 from ser.corpus.protocols.emobox import EmoBoxFolds
 from ser.corpus.records import CorpusReading, Problem, Utterance
 from ser.corpus.text import read_lines
@@ -132,9 +133,8 @@ def read_with(root: Path, classes: str, options: ReadOptions) -> CorpusReading:
     folds, sides = _fold_sides(root, jsonl, {line.key for line in lines}, problems)
     label_set = pick(label_sets(list(names.values())), classes, f"EmoBox {name}")
     kept = []
-    for line in lines:
-        if label_set.class_of(names[line.emo]) is None:
-            continue
+    chosen = [line for line in lines if label_set.class_of(names[line.emo]) is not None]
+    for line in counted(chosen, AUDIO_FILES):  # a file looked for per line
         mine = sides.get(line.key, {})
         groups = (("dataset", name), ("emo", line.emo), *((f, mine.get(f, "")) for f in folds))
         speaker = corpus_of(name).speaker_of(line.key) or speakers.get(line.key, UNKNOWN)
@@ -326,12 +326,13 @@ def _read_track2(path: Path, classes: str, options: ReadOptions) -> CorpusReadin
     _check_unique(path, ids, "the wav_filename of")
     labels = [NAMES[str(r["label"]).lower()] for r in rows]
     label_set = pick(label_sets(labels), classes, f"EmoBox track2 {path.name}")
+    chosen = [(key, row, label) for key, row, label in zip(ids, rows, labels, strict=True)
+              if label_set.class_of(label) is not None]  # fmt: skip
     kept = [
         _utterance(key, audio / row["wav_filename"], label, str(row["speaker"]),
                    (("dataset", dataset), ("emo", str(row["label"]))),
                    (_header_seconds(audio / row["wav_filename"]), None), problems)
-        for key, row, label in zip(ids, rows, labels, strict=True)
-        if label_set.class_of(label) is not None
+        for key, row, label in counted(chosen, AUDIO_HEADERS)
     ]  # fmt: skip
     return _reading(audio, path, kept, problems, options)
 

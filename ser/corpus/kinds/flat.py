@@ -24,6 +24,7 @@ from typing import Any
 
 from ser.corpus.files import FOLDER, not_a_file, shown
 from ser.corpus.labels import LabelSet
+from ser.corpus.progress import AUDIO_HEADERS, counted
 from ser.corpus.records import CorpusReading, Problem, Utterance
 from ser.errors import ConfigError, CorpusError
 
@@ -129,11 +130,12 @@ def read_records(
     """The utterances of `label_set`'s classes, their lengths read, sorted by (dialog,
     order, id); a missing or unreadable wav is a problem (the utterance kept, as
     IEMOCAP's are). Transcripts are kept as given (`transcript_raw`) and with their
-    whitespace collapsed."""
+    whitespace collapsed. Each utterance measured is told to the read's hook
+    (`ser.corpus.progress`)."""
     kept = [u for u in utterances if label_set.class_of(u.label) is not None]
     # A file holding many utterances (spans of one recording) is measured once.
     lengths: dict[Path, tuple[float, tuple[str, ...]]] = {}
-    measured = [_measured(u, problems, lengths) for u in kept]
+    measured = [_measured(u, problems, lengths) for u in counted(kept, AUDIO_HEADERS)]
     measured.sort(key=lambda u: (u.dialog, u.order, u.utt_id))
     dropped = {u.utt_id for u in utterances} - {u.utt_id for u in kept}
     shown = [p for p in problems if p.utt_id not in dropped]  # theirs go with them

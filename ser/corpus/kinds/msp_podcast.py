@@ -33,6 +33,7 @@ from ser.corpus.kind import CorpusKind, Synthetic, fixed, register
 from ser.corpus.kinds.flat import LEGACY_IDENTITY, csv_rows, four_of, pick, read_records
 from ser.corpus.kinds.official import Official
 from ser.corpus.labels import LabelSet
+from ser.corpus.progress import TRANSCRIPTS, counted
 from ser.corpus.records import CorpusReading, Problem, Utterance
 from ser.corpus.text import TextLines, read_lines
 from ser.errors import CorpusError
@@ -99,7 +100,7 @@ def read(root: Path, classes: str) -> CorpusReading:
     problems: list[Problem] = []
     utterances = []
     votes = read_votes(root / DETAILED, problems)
-    for number, row in _rows(path, problems):
+    for number, row in counted(_rows(path, problems), TRANSCRIPTS):  # a file per row
         if row["FileName"] and not row["EmoClass"]:  # Test3's labels are withheld
             stem = Path(row["FileName"]).stem
             problems.append(Problem(stem, f"{path}:{number}: no EmoClass (unlabelled)"))
