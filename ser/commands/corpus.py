@@ -19,6 +19,7 @@ from ser.corpus.kind import Synthetic, Toolkit, Written
 from ser.corpus.options import ReadOptions
 from ser.corpus.registry import KINDS, fallback, read_corpus
 from ser.errors import ConfigError
+from ser.runtime.progress import log_console, read_progress
 from ser.synth.corpus import SynthConfig
 from ser.synth.recording import write_recording
 from ser.synth.toolkit import TOOLKIT
@@ -64,7 +65,9 @@ def summary(
     ROOT is a corpus in one of the layouts --corpus lists (the IEMOCAP_full_release
     folder, a CREMA-D root, a manifest file...), its kind guessed when not given.
     """
-    kind, reading = read_corpus(root, corpus, classes, ReadOptions(audio_root))
+    # On stderr (stdout is the summary): a 150k-utterance corpus takes ~10 s to read.
+    with read_progress(log_console()) as told:
+        kind, reading = read_corpus(root, corpus, classes, ReadOptions(audio_root), told)
     result = kind.summarize(reading, classes)
     if as_json:
         click.echo(json.dumps(result, indent=2))

@@ -41,7 +41,7 @@ from ser.extract.remake import (
 )
 from ser.extract.run import extract_features
 from ser.extract.store_setup import manifests
-from ser.runtime.progress import log_console, task_bar
+from ser.runtime.progress import log_console, read_progress, task_bar
 
 
 @dataclass
@@ -73,7 +73,7 @@ def repair_store(
         out.done += [f"restored {line}" for line in done]
         if store.manifest_damage is not None:
             root = _root(store.path, _corpus(store), corpus_root)
-            store.rebuild_manifest(_candidates(root, store.attrs))
+            store.rebuild_manifest(_candidates(root, store.attrs, console))
             out.done.append(f"rebuilt the manifest from {root} ({len(store.manifest)} utterances)")
     out.done += _reextract(store, corpus_root, console)
     after = FeatureStore.open(store.path)
@@ -169,16 +169,19 @@ def _root(store: Path, corpus: Corpus, given: Path | None) -> str:
     return corpus.root
 
 
-def _candidates(root: str, attrs: dict[str, Any]) -> Iterator[Manifest]:
+def _candidates(root: str, attrs: dict[str, Any], console: Console) -> Iterator[Manifest]:
     """The manifests the corpus gives with the store's class set, or (a store that does
-    not record it) with each of its kind's, fewest codes first."""
+    not record it) with each of its kind's, fewest codes first; each read's progress on
+    `console`."""
     corpus = corpus_of(attrs, None)
     options = ReadOptions(None if corpus.audio_root is None else Path(corpus.audio_root))
     kind = store_kind(attrs)
     sets = kind.sets(())
     names = sorted(sets, key=lambda n: len(sets[n].mapping))
     for name in [corpus.classes] if "classes" in attrs else names:
-        yield from manifests(read_corpus(root, kind.name, name, options)[1])
+        with read_progress(console, not console.quiet) as told:
+            reading = read_corpus(root, kind.name, name, options, told)[1]
+        yield from manifests(reading)
 
 
 def _backup(path: Path, error: StoreError) -> dict:
@@ -200,7 +203,7 @@ def _extract_again(
     backup = _backup(path, error)
     corpus = corpus_of(backup["store"], None).here()
     root = _root(path, corpus, corpus_root)
-    next(_candidates(root, backup["store"]))  # the corpus is there: else nothing is moved
+    next(_candidates(root, backup["store"], console))  # the corpus is there: else nothing is moved
     made = [remake(name, attrs, list(backup["sets"])) for name, attrs in backup["sets"].items()]
     with try_lock(store_lock(path)) as holder:
         if holder is not None:

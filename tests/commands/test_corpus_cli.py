@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 from ser.cli import main
 from ser.corpus.kinds.iemocap import read as read_corpus
 from ser.corpus.registry import guess
+from ser.runtime import progress
 
 
 def _run(*args: str | Path) -> Any:
@@ -52,6 +54,16 @@ def test_summary_json(synthetic_corpus: tuple[Path, Any]) -> None:
     assert sum(sum(c.values()) for c in summary["per_session"].values()) == len(four)
     hap_1 = sum(1 for u in four if u.group("session") == 1 and u.label in ("hap", "exc"))
     assert summary["per_session"]["1"]["hap"] == hap_1
+
+
+def test_summary_says_how_far_its_read_is_on_stderr_and_keeps_its_json_whole(
+    crema_d_corpus: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(progress, "SHORT", 0.0)  # a read however short is said
+    result = _run("corpus", "summary", crema_d_corpus.root, "--json")
+    assert result.exit_code == 0, result.output
+    n = json.loads(result.stdout)["utterances"]
+    assert re.search(rf"^audio headers: {n}/{n} utterances  [0-9.]+ utt/s", result.stderr, re.M)
 
 
 def test_summary_json_lists_problems(corpus_copy: Path) -> None:

@@ -86,3 +86,26 @@ def test_repair_reextracts_what_verify_finds_damaged(
 
     again = ser(*extract, "--repair")
     assert again.exit_code == 0 and "repair: no damage found" in again.stdout
+
+
+def test_a_manifest_rebuilt_from_the_corpus_says_how_far_its_read_is(
+    crema_d_corpus: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The corpus read behind a rebuilt manifest counts its audio headers, as `ser store
+    init`'s does: at 150,000 utterances it is seconds of reading."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from ser.extract import store_repair
+    from ser.runtime import progress
+
+    assert ser("store", "init", tmp_path / "f.zarr", crema_d_corpus.root, "-q").exit_code == 0
+    store = FeatureStore.open(tmp_path / "f.zarr")
+    monkeypatch.setattr(progress, "SHORT", 0.0)  # a read however short is said
+    said = StringIO()
+    console = Console(file=said, soft_wrap=True)
+    rebuilt = next(store_repair._candidates(str(crema_d_corpus.root), store.attrs, console))
+    n = len(store.manifest)
+    assert len(rebuilt) == n
+    assert f"audio headers: {n}/{n} utterances" in said.getvalue(), said.getvalue()
