@@ -7,12 +7,14 @@ corpus copy it first (`corpus_copy`).
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import inspect
 import os
 import pickle
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import astuple, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -106,9 +108,13 @@ def labelled_stores(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., P
         bound.apply_defaults()  # a default given or left out is the same store
         key = repr(list(bound.arguments.items())[1:])
         if key not in made:
-            made[key] = tmp_path_factory.mktemp("labelled") / "features.zarr"
-            labelled_store(made[key], sets, **options)
+            name = "labelled-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+            made[key] = built_once(tmp_path_factory, name, partial(build, sets, options))
         return made[key]
+
+    def build(sets: dict[str, Any], options: dict[str, Any], folder: Path) -> Path:
+        labelled_store(folder / "features.zarr", sets, **options)
+        return folder / "features.zarr"
 
     return get
 
