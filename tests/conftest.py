@@ -247,8 +247,11 @@ def crema_d_corpus(tmp_path_factory: pytest.TempPathFactory):
     """A tiny synthetic CREMA-D root (5 actors, 1 sentence) and its truth."""
     from ser.synth.acted import ActedConfig, write_crema_d
 
-    root = tmp_path_factory.mktemp("crema") / "CREMA-D"
-    return write_crema_d(root, ActedConfig(actors=5, sentences=1))
+    return built_once(
+        tmp_path_factory,
+        "crema",
+        lambda tmp: write_crema_d(tmp / "CREMA-D", ActedConfig(actors=5, sentences=1)),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -271,8 +274,11 @@ def ravdess_corpus(tmp_path_factory: pytest.TempPathFactory):
     """A tiny synthetic RAVDESS root (5 actors, 1 statement) and its truth."""
     from ser.synth.acted import ActedConfig, write_ravdess
 
-    root = tmp_path_factory.mktemp("ravdess") / "RAVDESS"
-    return write_ravdess(root, ActedConfig(actors=5, sentences=1))
+    return built_once(
+        tmp_path_factory,
+        "ravdess",
+        lambda tmp: write_ravdess(tmp / "RAVDESS", ActedConfig(actors=5, sentences=1)),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -280,8 +286,11 @@ def msp_podcast_corpus(tmp_path_factory: pytest.TempPathFactory):
     """A tiny synthetic MSP-Podcast root (5 speakers and Unknown, every class once)."""
     from ser.synth.talk import TalkConfig, write_msp_podcast
 
-    root = tmp_path_factory.mktemp("msp") / "MSP-Podcast"
-    return write_msp_podcast(root, TalkConfig(speakers=5))
+    return built_once(
+        tmp_path_factory,
+        "msp",
+        lambda tmp: write_msp_podcast(tmp / "MSP-Podcast", TalkConfig(speakers=5)),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -289,8 +298,9 @@ def meld_corpus(tmp_path_factory: pytest.TempPathFactory):
     """A tiny synthetic MELD root (4 characters; 6 train, 2 dev, 2 test dialogs)."""
     from ser.synth.talk import TalkConfig, write_meld
 
-    root = tmp_path_factory.mktemp("meld") / "MELD"
-    return write_meld(root, TalkConfig(speakers=4))
+    return built_once(
+        tmp_path_factory, "meld", lambda tmp: write_meld(tmp / "MELD", TalkConfig(speakers=4))
+    )
 
 
 @pytest.fixture(scope="session")
@@ -299,8 +309,12 @@ def meld_release(tmp_path_factory: pytest.TempPathFactory):
     (3 characters; 3 train, 1 dev, 1 test dialogs)."""
     from ser.synth.talk import TalkConfig, write_meld
 
-    root = tmp_path_factory.mktemp("meld-release") / "MELD.Raw"
-    return write_meld(root, TalkConfig(speakers=3, dialogs=1), clips=True)
+    config = TalkConfig(speakers=3, dialogs=1)
+    return built_once(
+        tmp_path_factory,
+        "meld-release",
+        lambda tmp: write_meld(tmp / "MELD.Raw", config, clips=True),
+    )
 
 
 @pytest.fixture(scope="session")
