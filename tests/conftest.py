@@ -6,13 +6,17 @@ corpus copy it first (`corpus_copy`).
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import inspect
 import os
+import pickle
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 # Two cores here and in CI: one intra-op thread per test process keeps timings stable
 # and outputs reproducible. In the environment too, where `ser.runtime.threads` reads it (train
@@ -23,6 +27,28 @@ import pytest
 import torch
 
 torch.set_num_threads(1)
+
+T = TypeVar("T")
+
+
+def built_once(factory: pytest.TempPathFactory, name: str, build: Callable[[Path], T]) -> T:
+    """`build(folder)` in a new folder, once for the whole run: under pytest-xdist by the
+    first test process to ask, the others waiting on a lock and then reading its value back
+    (pickled); without xdist, simply built. For the session fixtures below, which every
+    test only reads: each process building its own equal copy was a second build of each."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return build(factory.mktemp(name))
+    run = factory.getbasetemp().parent  # this run's folder, each process's inside it
+    folder, value = run / name, run / f"{name}.pickle"
+    with open(run / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # given back when the file closes
+        if value.exists():
+            return pickle.loads(value.read_bytes())
+        shutil.rmtree(folder, ignore_errors=True)  # what a failed build left
+        folder.mkdir()
+        built = build(folder)
+        value.write_bytes(pickle.dumps(built))
+        return built
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -38,9 +64,11 @@ def synthetic_corpus(tmp_path_factory: pytest.TempPathFactory):
     """A small synthetic IEMOCAP root and its ground truth: (root, SynthTruth)."""
     from ser.synth.corpus import SynthConfig, write_corpus
 
-    root = tmp_path_factory.mktemp("corpus") / "IEMOCAP_full_release"
-    truth = write_corpus(root, SynthConfig(dialogs_per_session=1, seed=7))
-    return root, truth
+    def build(folder: Path) -> tuple[Path, Any]:
+        root = folder / "IEMOCAP_full_release"
+        return root, write_corpus(root, SynthConfig(dialogs_per_session=1, seed=7))
+
+    return built_once(tmp_path_factory, "corpus", build)
 
 
 @pytest.fixture(scope="session")
@@ -50,9 +78,13 @@ def short_corpus(tmp_path_factory: pytest.TempPathFactory):
     it, in a third of the 170 utterances' time."""
     from ser.synth.corpus import SynthConfig, write_corpus
 
-    root = tmp_path_factory.mktemp("short_corpus") / "IEMOCAP_full_release"
     config = SynthConfig(dialogs_per_session=1, utterances_per_dialog=(10, 10), seed=7)
-    return root, write_corpus(root, config)
+
+    def build(folder: Path) -> tuple[Path, Any]:
+        root = folder / "IEMOCAP_full_release"
+        return root, write_corpus(root, config)
+
+    return built_once(tmp_path_factory, "short_corpus", build)
 
 
 @pytest.fixture
@@ -76,9 +108,13 @@ def labelled_stores(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., P
         bound.apply_defaults()  # a default given or left out is the same store
         key = repr(list(bound.arguments.items())[1:])
         if key not in made:
-            made[key] = tmp_path_factory.mktemp("labelled") / "features.zarr"
-            labelled_store(made[key], sets, **options)
+            name = "labelled-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+            made[key] = built_once(tmp_path_factory, name, partial(build, sets, options))
         return made[key]
+
+    def build(sets: dict[str, Any], options: dict[str, Any], folder: Path) -> Path:
+        labelled_store(folder / "features.zarr", sets, **options)
+        return folder / "features.zarr"
 
     return get
 
@@ -110,7 +146,10 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory):
     from ser.synth.text import VOCABULARY
     from ser.synth.tiny import build_tiny_models
 
-    return build_tiny_models(tmp_path_factory.mktemp("models"), VOCABULARY, seed=0)
+    def build(folder: Path) -> Any:
+        return build_tiny_models(folder, VOCABULARY, seed=0)
+
+    return built_once(tmp_path_factory, "models", build)
 
 
 # -- `ser predict` (tests/predict, tests/commands/test_predict_cli.py) ------------------
@@ -129,6 +168,15 @@ class TrainedRun:
 
 @pytest.fixture(scope="session")
 def trained_run(synthetic_corpus, tiny_models, tmp_path_factory) -> TrainedRun:
+    root, _ = synthetic_corpus
+
+    def build(tmp: Path) -> tuple[Any, ...]:  # fields, not the class: this file's
+        return astuple(_train_run(root, tiny_models, tmp))
+
+    return TrainedRun(*built_once(tmp_path_factory, "predict", build))
+
+
+def _train_run(root: Path, tiny_models: Any, tmp: Path) -> TrainedRun:
     import numpy as np
 
     from ser.cache import FeatureStore
@@ -136,8 +184,6 @@ def trained_run(synthetic_corpus, tiny_models, tmp_path_factory) -> TrainedRun:
     from ser.train.checkpoint import load_checkpoint
     from ser.train.recipe import TrainConfig, train
 
-    root, _ = synthetic_corpus
-    tmp = tmp_path_factory.mktemp("predict")
     store = tmp / "f.zarr"
     extract_tiny(root, store, tiny_models, {})
     model = ModelConfig(fusion="mit", d_model=16, heads=2, queries=4)
@@ -162,14 +208,19 @@ def finetuned_run(synthetic_corpus, tiny_models, tmp_path_factory) -> Path:
     """A run whose tiny HuBERT's top layer trained with LoRA on its cached layer 1
     (`--finetune tiny-hubert.L1:top=1,lora=4`), one seed and fold, two epochs: what `ser
     report` and `ser export` say of and do with a fine-tuned run (tests/report, tests/export)."""
+    root, _ = synthetic_corpus
+    return built_once(
+        tmp_path_factory, "finetuned", lambda tmp: _finetune_run(root, tiny_models, tmp)
+    )
+
+
+def _finetune_run(root: Path, tiny_models: Any, tmp: Path) -> Path:
     from rich.console import Console
 
     from ser.extract.run import ExtractConfig, extract_features
     from ser.models import ModelConfig
     from ser.train.recipe import TrainConfig, train
 
-    root, _ = synthetic_corpus
-    tmp = tmp_path_factory.mktemp("finetuned")
     store = tmp / "f.zarr"
     config = ExtractConfig(
         features=("hubert",),
@@ -196,8 +247,11 @@ def crema_d_corpus(tmp_path_factory: pytest.TempPathFactory):
     """A tiny synthetic CREMA-D root (5 actors, 1 sentence) and its truth."""
     from ser.synth.acted import ActedConfig, write_crema_d
 
-    root = tmp_path_factory.mktemp("crema") / "CREMA-D"
-    return write_crema_d(root, ActedConfig(actors=5, sentences=1))
+    return built_once(
+        tmp_path_factory,
+        "crema",
+        lambda tmp: write_crema_d(tmp / "CREMA-D", ActedConfig(actors=5, sentences=1)),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -220,8 +274,11 @@ def ravdess_corpus(tmp_path_factory: pytest.TempPathFactory):
     """A tiny synthetic RAVDESS root (5 actors, 1 statement) and its truth."""
     from ser.synth.acted import ActedConfig, write_ravdess
 
-    root = tmp_path_factory.mktemp("ravdess") / "RAVDESS"
-    return write_ravdess(root, ActedConfig(actors=5, sentences=1))
+    return built_once(
+        tmp_path_factory,
+        "ravdess",
+        lambda tmp: write_ravdess(tmp / "RAVDESS", ActedConfig(actors=5, sentences=1)),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -229,8 +286,11 @@ def msp_podcast_corpus(tmp_path_factory: pytest.TempPathFactory):
     """A tiny synthetic MSP-Podcast root (5 speakers and Unknown, every class once)."""
     from ser.synth.talk import TalkConfig, write_msp_podcast
 
-    root = tmp_path_factory.mktemp("msp") / "MSP-Podcast"
-    return write_msp_podcast(root, TalkConfig(speakers=5))
+    return built_once(
+        tmp_path_factory,
+        "msp",
+        lambda tmp: write_msp_podcast(tmp / "MSP-Podcast", TalkConfig(speakers=5)),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -238,8 +298,9 @@ def meld_corpus(tmp_path_factory: pytest.TempPathFactory):
     """A tiny synthetic MELD root (4 characters; 6 train, 2 dev, 2 test dialogs)."""
     from ser.synth.talk import TalkConfig, write_meld
 
-    root = tmp_path_factory.mktemp("meld") / "MELD"
-    return write_meld(root, TalkConfig(speakers=4))
+    return built_once(
+        tmp_path_factory, "meld", lambda tmp: write_meld(tmp / "MELD", TalkConfig(speakers=4))
+    )
 
 
 @pytest.fixture(scope="session")
@@ -248,8 +309,12 @@ def meld_release(tmp_path_factory: pytest.TempPathFactory):
     (3 characters; 3 train, 1 dev, 1 test dialogs)."""
     from ser.synth.talk import TalkConfig, write_meld
 
-    root = tmp_path_factory.mktemp("meld-release") / "MELD.Raw"
-    return write_meld(root, TalkConfig(speakers=3, dialogs=1), clips=True)
+    config = TalkConfig(speakers=3, dialogs=1)
+    return built_once(
+        tmp_path_factory,
+        "meld-release",
+        lambda tmp: write_meld(tmp / "MELD.Raw", config, clips=True),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -257,7 +322,7 @@ def mosei_score_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`tests.mosei.mosei_store`'s CMU-MOSEI store (logmel and the score sets), read only."""
     from tests.mosei import mosei_store
 
-    return mosei_store(tmp_path_factory.mktemp("mosei"))
+    return built_once(tmp_path_factory, "mosei", mosei_store)
 
 
 @pytest.fixture(scope="session")
@@ -268,18 +333,20 @@ def audio_run(trained_run, tmp_path_factory) -> Path:
     from ser.models import ModelConfig
     from ser.train.recipe import TrainConfig, train
 
-    out = tmp_path_factory.mktemp("audio-run")
-    train(
-        TrainConfig(
-            store=str(trained_run.store), features=("hubert",),
-            model=ModelConfig(
-                fusion="mit", d_model=16, heads=2, queries=4, layers=1, decoder_layers=1
-            ),
-            classes="4", protocol="session5", epochs=2, batch_size=8, seeds=1, device="cpu",
-            out=str(out), name="audio",
-        )
-    )  # fmt: skip
-    return out / "audio"
+    def build(out: Path) -> Path:
+        train(
+            TrainConfig(
+                store=str(trained_run.store), features=("hubert",),
+                model=ModelConfig(
+                    fusion="mit", d_model=16, heads=2, queries=4, layers=1, decoder_layers=1
+                ),
+                classes="4", protocol="session5", epochs=2, batch_size=8, seeds=1,
+                device="cpu", out=str(out), name="audio",
+            )
+        )  # fmt: skip
+        return out / "audio"
+
+    return built_once(tmp_path_factory, "audio-run", build)
 
 
 @pytest.fixture(scope="session")
@@ -287,9 +354,12 @@ def layered_store(synthetic_corpus, tiny_models, tmp_path_factory) -> Path:
     """Every layer of the tiny HuBERT and the tiny BERT's last, extracted in fp32 from the
     synthetic corpus: what runs with fine-tuned inputs train on."""
     root, _ = synthetic_corpus
-    store = tmp_path_factory.mktemp("finetune-store") / "f.zarr"
-    extract_tiny(root, store, tiny_models, {"layers": "all"})
-    return store
+
+    def build(folder: Path) -> Path:
+        extract_tiny(root, folder / "f.zarr", tiny_models, {"layers": "all"})
+        return folder / "f.zarr"
+
+    return built_once(tmp_path_factory, "finetune-store", build)
 
 
 def extract_tiny(root: Path, store: Path, tiny_models, hubert: dict) -> None:  # type: ignore[no-untyped-def]
@@ -328,10 +398,14 @@ def _train_text(store: Path, out: Path, name: str, context: bool) -> Path:
 @pytest.fixture(scope="session")
 def text_run(trained_run, tmp_path_factory) -> Path:
     """An utterance-level run on the BERT set alone."""
-    return _train_text(trained_run.store, tmp_path_factory.mktemp("text"), "text", False)
+    return built_once(
+        tmp_path_factory, "text", lambda out: _train_text(trained_run.store, out, "text", False)
+    )
 
 
 @pytest.fixture(scope="session")
 def text_dialog_run(trained_run, tmp_path_factory) -> Path:
     """A dialog-context run (unit "dialog") on the BERT set alone."""
-    return _train_text(trained_run.store, tmp_path_factory.mktemp("ctx"), "ctx", True)
+    return built_once(
+        tmp_path_factory, "ctx", lambda out: _train_text(trained_run.store, out, "ctx", True)
+    )

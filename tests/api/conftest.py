@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import built_once
+
 # The store's sets, as `--features` names them in the docs' examples (docs/python.md).
 FEATURES = "logmel80+tiny-mpnet"
 # A run that trains in seconds: tiny MSMSER, one seed, one held-out session, two epochs.
@@ -25,10 +27,6 @@ def demo(short_corpus, tiny_models, tmp_path_factory: pytest.TempPathFactory) ->
     from ser.extract.run import ExtractConfig, extract_features
 
     root, _ = short_corpus
-    where = tmp_path_factory.mktemp("api")
-    (where / "demo").mkdir()
-    (where / "demo" / "IEMOCAP_full_release").symlink_to(root)
-    (where / "demo" / "models").symlink_to(Path(tiny_models.mpnet).parent)
     config = ExtractConfig(
         features=("logmel", "mpnet"),
         options={"mpnet": {"model": str(tiny_models.mpnet)}},
@@ -37,8 +35,16 @@ def demo(short_corpus, tiny_models, tmp_path_factory: pytest.TempPathFactory) ->
         precision="fp32",
         progress=False,
     )
-    extract_features(root, where / "demo" / "features.zarr", config, console=Console(quiet=True))
-    return where
+
+    def build(where: Path) -> Path:
+        (where / "demo").mkdir()
+        (where / "demo" / "IEMOCAP_full_release").symlink_to(root)
+        (where / "demo" / "models").symlink_to(Path(tiny_models.mpnet).parent)
+        store = where / "demo" / "features.zarr"
+        extract_features(root, store, config, console=Console(quiet=True))
+        return where
+
+    return built_once(tmp_path_factory, "api", build)
 
 
 @pytest.fixture(scope="session")
@@ -51,5 +57,7 @@ def demo_run(demo_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     """A run of `TINY` on the demo store's two sets, trained by `ser.train`."""
     import ser
 
-    out = tmp_path_factory.mktemp("api-runs")
-    return ser.train(store=demo_store, features=FEATURES, out=out, name="api", **TINY).folder
+    def build(out: Path) -> Path:
+        return ser.train(store=demo_store, features=FEATURES, out=out, name="api", **TINY).folder
+
+    return built_once(tmp_path_factory, "api-runs", build)

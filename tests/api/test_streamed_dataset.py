@@ -146,8 +146,13 @@ def store_index(store: ser.Store) -> Any:
     return {u: i for i, u in enumerate(store.utterances)}.__getitem__
 
 
-@pytest.mark.parametrize("context", ["fork", "spawn"])
-def test_a_dataloaders_workers_read_the_streamed_rows(chunked: Path, context: str) -> None:
+# Forked workers share the reader threads' state as it was: two of them, each on its own
+# stream. A spawned one starts a whole Python (torch imported anew, seconds of CPU): one
+# shows that the pickled dataset opens its own streams there.
+@pytest.mark.parametrize(("context", "workers"), [("fork", 2), ("spawn", 1)])
+def test_a_dataloaders_workers_read_the_streamed_rows(
+    chunked: Path, context: str, workers: int
+) -> None:
     features, budget, _ = STREAMED[1]
     ids = side(chunked, features)
     held = ser.FeatureDataset(chunked, features, ids=ids, classes="4")
@@ -160,7 +165,7 @@ def test_a_dataloaders_workers_read_the_streamed_rows(chunked: Path, context: st
         streamed,
         batch_sampler=streamed.batches(4, seed=3),
         collate_fn=streamed.collate,
-        num_workers=2,
+        num_workers=workers,
         multiprocessing_context=context,
     )
     assert_same_batches(list(loader), expected)

@@ -28,14 +28,15 @@ TRAIN = (
 
 
 @pytest.fixture(scope="module")
-def own_model(synthetic_corpus, tiny_models, tmp_path_factory) -> tuple[Path, Path]:
+def own_model(short_corpus, tiny_models, tmp_path_factory) -> tuple[Path, Path]:
     """(a store of every layer of a tiny HuBERT, the folder it was extracted from): a copy
-    of the session's model, which a test may move or change (`model_folder` puts it back)."""
+    of the session's model, which a test may move or change (`model_folder` puts it back).
+    The short corpus: each test is refused before a step trains."""
     root = tmp_path_factory.mktemp("own-model")
     folder = root / "models" / "tiny-hubert"
     shutil.copytree(tiny_models.hubert, folder)
     store = root / "f.zarr"
-    extract_tiny(synthetic_corpus[0], store, replace(tiny_models, hubert=folder), {"layers": "all"})
+    extract_tiny(short_corpus[0], store, replace(tiny_models, hubert=folder), {"layers": "all"})
     return store, folder
 
 

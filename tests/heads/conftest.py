@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from ser.cache import FeatureStore
 from ser.cli import main
+from tests.conftest import built_once
 
 
 class Manifest:
@@ -32,7 +33,10 @@ def ser(*args: str | Path) -> tuple[int, str]:
 
 @pytest.fixture(scope="session")
 def meld_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("heads")
+    return built_once(tmp_path_factory, "heads", _meld_store)
+
+
+def _meld_store(root: Path) -> Path:
     code, shown = ser("demo-corpus", root / "meld", "--layout", "meld")
     assert code == 0, shown
     # The synthetic corpus leaves one utterance without audio, on purpose: it is named,
@@ -48,7 +52,10 @@ def meld_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def msp_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The synthetic MSP-Podcast corpus (70 utterances, each with its annotators' votes
     in `Labels/labels_detailed.csv`) extracted to log-mel features."""
-    root = tmp_path_factory.mktemp("heads-msp")
+    return built_once(tmp_path_factory, "heads-msp", _msp_store)
+
+
+def _msp_store(root: Path) -> Path:
     code, shown = ser("demo-corpus", root / "msp", "--layout", "msp-podcast")
     assert code == 0, shown
     code, shown = ser("extract", root / "msp", "--store", root / "p.zarr",
@@ -61,7 +68,10 @@ def msp_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def mosei_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The synthetic CMU-MOSEI corpus (its sentiment scores and six emotion intensities
     as manifest columns) extracted to log-mel features."""
-    root = tmp_path_factory.mktemp("heads-mosei")
+    return built_once(tmp_path_factory, "heads-mosei", _mosei_store)
+
+
+def _mosei_store(root: Path) -> Path:
     code, shown = ser("demo-corpus", root / "mosei", "--layout", "cmu-mosei")
     assert code == 0, shown
     code, shown = ser("extract", root / "mosei", "--store", root / "e.zarr",

@@ -3,11 +3,14 @@ are cheap to predict (their audio is still decoded, segment by segment)."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
+
+from tests.conftest import built_once
 
 RATE = 16000
 
@@ -35,12 +38,13 @@ def _train_attributes(store: Path, out: Path, target: str) -> Path:
 @pytest.fixture(scope="session")
 def both_run(trained_run, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     """A run on the BERT set trained on the category and the three attributes."""
-    out = tmp_path_factory.mktemp("both")
-    return _train_attributes(trained_run.store, out, "emotion+attributes")
+    target = "emotion+attributes"
+    build = partial(_train_attributes, trained_run.store, target=target)
+    return built_once(tmp_path_factory, "both", build)
 
 
 @pytest.fixture(scope="session")
 def attribute_run(trained_run, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     """A run on the BERT set trained on the three attributes alone (no classes)."""
-    out = tmp_path_factory.mktemp("attributes")
-    return _train_attributes(trained_run.store, out, "attributes")
+    build = partial(_train_attributes, trained_run.store, target="attributes")
+    return built_once(tmp_path_factory, "attributes", build)

@@ -46,6 +46,14 @@ def chunked(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def alone(chunked: Path, tmp_path_factory: pytest.TempPathFactory) -> RunRecord:
+    """The two seeds trained one after another in this one process, on one thread: what
+    stacked members and training processes are each compared with."""
+    out = tmp_path_factory.mktemp("alone")
+    return train(config(chunked, out, members_at_once=1, processes=1, threads=1))
+
+
 def config(store: Path, out: Path, **changes: object) -> TrainConfig:
     """tests/train/engine/test_steps.py's tiny MSMSER without randomness, two seeds, its
     frames streamed."""
@@ -80,11 +88,12 @@ def test_a_streamed_side_takes_as_many_steps_whatever_its_seed(chunked: Path) ->
         assert sorted(taken.tolist()) == positions.tolist()  # each utterance once
 
 
-def test_stacked_members_stream_as_each_alone(chunked: Path, tmp_path: Path) -> None:
+def test_stacked_members_stream_as_each_alone(
+    chunked: Path, alone: RunRecord, tmp_path: Path
+) -> None:
     """Two seeds stacked, each reading its own windows through the frames' cache, train
     as each alone under the same budget (without randomness)."""
     stacked = train(config(chunked, tmp_path / "stacked", members_at_once=2))
-    alone = train(config(chunked, tmp_path / "alone"))
     for record in (stacked, alone):
         assert record.config["streamed"] == [FRAMES]
     assert stacked.execution is not None and stacked.execution.stacked == 2
@@ -125,11 +134,12 @@ def test_a_compiled_run_streams_as_the_eager_one(
     assert_same_training(eager, compiled)
 
 
-def test_training_processes_stream_as_one_process(chunked: Path, tmp_path: Path) -> None:
+def test_training_processes_stream_as_one_process(
+    chunked: Path, alone: RunRecord, tmp_path: Path
+) -> None:
     """Each process places its rows under the asked budget as one process does (the
     budget, not what is free, decides), so its members draw the same windows: the same
     numbers. Before, `--processes 2` was refused."""
-    alone = train(config(chunked, tmp_path / "one", processes=1, threads=1))
     two = train(config(chunked, tmp_path / "two", processes=2, threads=1))
     assert two.execution is not None and two.execution.processes == 2
     assert "(each of the 2 processes)" in two.execution.memory
