@@ -35,7 +35,7 @@ import shutil
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -48,6 +48,8 @@ from ser.errors import StoreError
 #: The staging file of the predicted row counts, [n_utt] int64: what makes a set placed.
 PREDICTED = "predicted.npy"
 _RECORD = re.compile(r"^placed-(\d+)\.json$")
+#: The stem of a compaction's cursor (`compact.json`) and its one journal (`compact-N.journal`).
+COMPACTING = "compact"
 
 
 @dataclass(frozen=True)
@@ -234,10 +236,11 @@ def in_place(writer: ScatteredWriter, placed: Placed) -> bool:
     return not placed.spilled and bool((placed.counts == writer.counts()).all())
 
 
-def seal(writer: ScatteredWriter) -> str:
-    """Each chunk of a set whose rows are all in place made whole (the last padded with
-    zeros) and its checksum written after its rows; the sha256 of the rows in order."""
-    rows = int(writer.counts().sum())
+def seal(writer: ScatteredWriter, rows: int | None = None) -> str:
+    """Each chunk of the set's first `rows` rows (None: all it was sized for), all in
+    place, made whole (the last padded with zeros) and its checksum written after its
+    rows; the sha256 of the rows in order."""
+    rows = int(writer.counts().sum()) if rows is None else rows
     digest = hashlib.sha256()
     for chunk in range(-(-rows // writer.chunk_rows)):
         kept = min(writer.chunk_rows, rows - chunk * writer.chunk_rows) * writer.row_bytes
@@ -268,6 +271,136 @@ def blocks(
                 written, fill = written + fill, 0
     if fill:
         yield written, buffer[:fill]
+
+
+def compactable(writer: ScatteredWriter, placed: Placed) -> bool:
+    """Whether the set can be sealed by moving rows toward its start only: it keeps some
+    rows, and no utterance has more than predicted (a failure kept none, a spilled one
+    fewer)."""
+    return bool(placed.counts.sum()) and bool((placed.counts <= writer.counts()).all())
+
+
+def compact(writer: ScatteredWriter, placed: Placed) -> None:
+    """The kept rows moved up over the gaps, in the array's own chunks, chunk by chunk
+    from the first that changes: each assembled in memory from its sources (its rows at
+    their predicted places, at or after it, or a spill), kept in the journal, written
+    over its place, then the cursor advanced. A kill anywhere: the next call replays the
+    journal and goes on from the cursor."""
+    kept = int(placed.counts.sum())
+    sources = _Sources(writer, placed)
+    first = max(_resumed(writer, kept), sources.first_moved() // writer.chunk_rows)
+    for chunk in range(first, -(-kept // writer.chunk_rows)):
+        new = sources.chunk(chunk, kept)  # [chunk_rows, dim], zeros past the kept rows
+        journal = writer.directory / f"{COMPACTING}-{chunk}.journal"
+        what = f"chunk {chunk} of {writer.directory.name} being compacted"
+        atomic_write(journal, functools.partial(_write_to, little_bytes(new)), what)
+        _overwrite(writer, chunk, little_bytes(new), journal, kept)
+
+
+def compacted_rows(directory: Path) -> int | None:
+    """The rows a compaction under way in this staging keeps (None: none is)."""
+    try:
+        return int(json.loads((directory / f"{COMPACTING}.json").read_text("utf-8"))["rows"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _resumed(writer: ScatteredWriter, kept: int) -> int:
+    """The chunk a compaction goes on from, the journal a killed one left written first."""
+    _cursor(writer, kept)
+    for journal in writer.directory.glob(f"{COMPACTING}-*.journal"):
+        chunk = int(journal.stem.removeprefix(f"{COMPACTING}-"))
+        _overwrite(writer, chunk, memoryview(journal.read_bytes()), journal, kept)
+    return _cursor(writer, kept)
+
+
+def _cursor(writer: ScatteredWriter, kept: int) -> int:
+    """The next chunk the cursor names (0: none written); StoreError where it is not
+    this compaction's."""
+    cursor = writer.directory / f"{COMPACTING}.json"
+    try:
+        record = json.loads(cursor.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return 0
+    except (OSError, ValueError):
+        record = {}
+    if (
+        not isinstance(record, dict)
+        or "next" not in record
+        or ((record.get("rows"), record.get("chunk_rows")) != (kept, writer.chunk_rows))
+    ):
+        raise StoreError(
+            f"{cursor}: the record of the rows being moved is damaged or not this set's; "
+            "run the same command with --overwrite to extract the set again"
+        )
+    return int(record["next"])
+
+
+def _overwrite(
+    writer: ScatteredWriter, chunk: int, data: memoryview, journal: Path, kept: int
+) -> None:
+    """Chunk `chunk`'s new bytes (its journal's) written over its place; then the cursor
+    past it; then the journal goes."""
+    writer.chunks.write(chunk, 0, data)
+    record = {"rows": kept, "chunk_rows": writer.chunk_rows, "next": chunk + 1}
+    cursor = writer.directory / f"{COMPACTING}.json"
+    what = f"the cursor of {writer.directory.name}'s compaction"
+    atomic_write(cursor, lambda f: f.write(json.dumps(record).encode("utf-8")), what)
+    journal.unlink()
+
+
+def _write_to(data: memoryview, file: BinaryIO) -> None:
+    file.write(data)
+
+
+class _Sources:
+    """Where each kept row of a set being compacted is read from: its predicted place,
+    `shift` rows after its new one, or its shard's spill."""
+
+    def __init__(self, writer: ScatteredWriter, placed: Placed) -> None:
+        self.writer, self.placed = writer, placed
+        self.offsets = placed.offsets  # [n_utt + 1] where the rows go
+        self.shift = _predicted(writer.directory / PREDICTED)[1] - self.offsets[:-1]  # [n_utt]
+        self.spills: dict[int, np.ndarray] = {}
+
+    def first_moved(self) -> int:
+        """The first row not already where it goes (the kept rows: none moves)."""
+        moved = (self.placed.counts > 0) & (self.shift > 0)
+        moved[list(self.placed.spilled)] = True
+        found = np.flatnonzero(moved)
+        return int(self.offsets[found[0]]) if len(found) else int(self.offsets[-1])
+
+    def chunk(self, chunk: int, kept: int) -> np.ndarray:
+        """[chunk_rows, dim] the rows chunk `chunk` holds once compacted."""
+        size = self.writer.chunk_rows
+        out = np.zeros((size, self.writer.dim), self.writer.dtype)  # [chunk_rows, dim]
+        lo, hi = chunk * size, min((chunk + 1) * size, kept)
+        index = int(np.searchsorted(self.offsets, lo, side="right")) - 1
+        while index < len(self.placed.counts) and self.offsets[index] < hi:
+            first, stop = max(lo, int(self.offsets[index])), hi
+            if index in self.placed.spilled:
+                stop = min(hi, int(self.offsets[index + 1]))
+                skip = first - int(self.offsets[index])
+                out[first - lo : stop - lo] = self._spilled(index)[skip : skip + stop - first]
+                index += 1
+                continue
+            end = index  # the utterances after it at the same shift: one run of rows
+            while end + 1 < len(self.placed.counts) and self._joins(index, end + 1):
+                end += 1
+            stop = min(hi, int(self.offsets[end + 1]))
+            if stop > first:
+                from_row = first + int(self.shift[index])
+                out[first - lo : stop - lo] = self.writer.read_rows(from_row, stop - first)
+            index = end + 1
+        return out
+
+    def _joins(self, index: int, other: int) -> bool:
+        return other not in self.placed.spilled and self.shift[other] == self.shift[index]
+
+    def _spilled(self, index: int) -> np.ndarray:
+        if index not in self.spills:
+            self.spills[index] = _spilled_rows(self.writer, self.placed.spilled[index], index)
+        return self.spills[index]
 
 
 def save_predicted(directory: Path, counts: np.ndarray) -> None:
@@ -367,10 +500,14 @@ def open_writer(
     rows = int(counts.sum())
     block = chunking(rows)
     old = read_predicted(staging)
+    sized = {rows, compacted_rows(staging)}  # a compacted set is cut to the rows it keeps
+    layout = backend.data_layout(name)
     same = (
         old is not None
         and np.array_equal(old, counts)
-        and backend.data_layout(name) == ((rows, dim), np.dtype(dtype))
+        and layout is not None
+        and layout[0][0] in sized
+        and layout == ((layout[0][0], dim), np.dtype(dtype))
         and backend.chunk_rows(name) == block
     )
     if not same:
@@ -395,6 +532,12 @@ def finish(
     placed = gather(writer, n_shards)
     if in_place(writer, placed):
         return placed, seal(writer), writer.chunk_rows
+    rows = int(placed.counts.sum())
+    if compactable(writer, placed):
+        compact(writer, placed)
+        sealed = seal(writer, rows)
+        backend.trim_data(name, rows)  # after the seal: HDF5 reads the last chunk to cut it
+        return placed, sealed, chunking(rows)
     if writer.chunks.rewritten():
         # A run stopped between the new array's swap and the set's completion: the rows
         # are no longer where the counts put them, so they cannot be read from there again.
@@ -402,7 +545,6 @@ def finish(
             f"{writer.directory}: the rows were laid out anew by a run stopped before it "
             "completed the set; run the same command with --overwrite to extract it again"
         )
-    rows = int(placed.counts.sum())
     block = chunking(rows)
     digest = hashlib.sha256()
 
