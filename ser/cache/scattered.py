@@ -19,10 +19,22 @@ run writes again only what no record holds.
 
 An utterance whose rows are not its predicted count (a failure found while extracting it:
 audio that does not decode, NaN output; or a count the prediction got wrong) leaves its
-place empty; its rows, if any, are kept beside the records (`placed-N.spill.npy`), and
-sealing then writes the set anew in a folder beside the old data (`Backend.rechunk_data`
-with the rows kept): the bytes `consolidate` would write, at twice the disk for that
-set, as before.
+place empty; its rows, if any, are kept beside the records (`placed-N.spill.npy`). Where
+every utterance has at most its predicted rows (failures none, spilled ones fewer),
+sealing compacts the set in place (`compact`): the rows after each gap move up, chunk by
+chunk in order, each chunk assembled in memory from its sources (rows at their predicted
+places, which lie at or after it, or a spill), its new bytes kept in one journal beside
+the records (`compact-N.journal`), written over its place, then a cursor advanced
+(`compact.json`); a killed seal replays the journal and goes on from the cursor. The
+array is then sealed and cut to the rows kept: the disk holds the set plus one chunk.
+The rows, offsets, failures, sha256 and attributes are those of the set laid out anew
+(its `block_rows` the chunks the kept rows would be written in), and so are the chunks'
+bytes where the kept rows give the same chunk size; where not, the chunks keep the size
+the set was created with (HDF5 cannot change a dataset's): as after `ser store rechunk`,
+a streamed run's batches follow `block_rows`, never the chunks.
+Where some utterance has more rows than predicted (rows would move toward the end),
+sealing writes the set anew in a folder beside the old data (`Backend.rechunk_data` with
+the rows kept): the bytes `consolidate` would write, at twice the disk for that set.
 """
 
 from __future__ import annotations
@@ -290,11 +302,11 @@ def compact(writer: ScatteredWriter, placed: Placed) -> None:
     sources = _Sources(writer, placed)
     first = max(_resumed(writer, kept), sources.first_moved() // writer.chunk_rows)
     for chunk in range(first, -(-kept // writer.chunk_rows)):
-        new = sources.chunk(chunk, kept)  # [chunk_rows, dim], zeros past the kept rows
+        new = little_bytes(sources.chunk(chunk, kept))  # the chunk's rows, zeros past the kept
         journal = writer.directory / f"{COMPACTING}-{chunk}.journal"
         what = f"chunk {chunk} of {writer.directory.name} being compacted"
-        atomic_write(journal, functools.partial(_write_to, little_bytes(new)), what)
-        _overwrite(writer, chunk, little_bytes(new), journal, kept)
+        atomic_write(journal, functools.partial(_write_to, new), what)
+        _overwrite(writer, chunk, new, journal, kept)
 
 
 def compacted_rows(directory: Path) -> int | None:
@@ -384,8 +396,8 @@ class _Sources:
                 out[first - lo : stop - lo] = self._spilled(index)[skip : skip + stop - first]
                 index += 1
                 continue
-            end = index  # the utterances after it at the same shift: one run of rows
-            while end + 1 < len(self.placed.counts) and self._joins(index, end + 1):
+            end = index  # the utterances after it in this chunk at the same shift: one run
+            while self._joins(index, end + 1, hi):
                 end += 1
             stop = min(hi, int(self.offsets[end + 1]))
             if stop > first:
@@ -394,8 +406,15 @@ class _Sources:
             index = end + 1
         return out
 
-    def _joins(self, index: int, other: int) -> bool:
-        return other not in self.placed.spilled and self.shift[other] == self.shift[index]
+    def _joins(self, index: int, other: int, hi: int) -> bool:
+        """Whether utterance `other` begins before row `hi` and its rows follow `index`'s
+        where they are read as where they go."""
+        return (
+            other < len(self.placed.counts)
+            and self.offsets[other] < hi
+            and other not in self.placed.spilled
+            and self.shift[other] == self.shift[index]
+        )
 
     def _spilled(self, index: int) -> np.ndarray:
         if index not in self.spills:
@@ -526,9 +545,10 @@ def open_writer(
 def finish(
     backend: Backend, writer: ScatteredWriter, name: str, n_shards: int, chunking: ChunkRows
 ) -> tuple[Placed, str, int]:
-    """The set's rows all written: sealed in place, or (an utterance not at its predicted
-    place) laid out anew beside the old data. (what the shards hold, the rows' sha256,
-    rows a chunk)."""
+    """The set's rows all written: sealed in place; or (an utterance not at its predicted
+    place) compacted in place where no utterance has more rows than predicted, else laid
+    out anew beside the old data. (what the shards hold, the rows' sha256, the rows of a
+    chunk as the kept rows would be chunked)."""
     placed = gather(writer, n_shards)
     if in_place(writer, placed):
         return placed, seal(writer), writer.chunk_rows
