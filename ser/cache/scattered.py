@@ -24,8 +24,9 @@ every utterance has at most its predicted rows (failures none, spilled ones fewe
 sealing compacts the set in place (`compact`): the rows after each gap move up, chunk by
 chunk in order, each chunk assembled in memory from its sources (rows at their predicted
 places, which lie at or after it, or a spill), its new bytes kept in one journal beside
-the records (`compact-N.journal`), written over its place, then a cursor advanced
-(`compact.json`); a killed seal replays the journal and goes on from the cursor. The
+the records (`compact-N.journal`) where some of them lie in the chunk itself (while the
+gaps before it add up to less than a chunk), written over its place, then a cursor
+advanced (`compact.json`); a killed seal replays the journal, goes on from the cursor. The
 array is then sealed and cut to the rows kept: the disk holds the set plus one chunk.
 The rows, offsets, failures, sha256 and attributes are those of the set laid out anew
 (its `block_rows` the chunks the kept rows would be written in), and so are the chunks'
@@ -295,17 +296,20 @@ def compactable(writer: ScatteredWriter, placed: Placed) -> bool:
 def compact(writer: ScatteredWriter, placed: Placed) -> None:
     """The kept rows moved up over the gaps, in the array's own chunks, chunk by chunk
     from the first that changes: each assembled in memory from its sources (its rows at
-    their predicted places, at or after it, or a spill), kept in the journal, written
-    over its place, then the cursor advanced. A kill anywhere: the next call replays the
-    journal and goes on from the cursor."""
+    their predicted places, at or after it, or a spill), kept in the journal where some
+    lie in it (a write cut short would lose them), written over its place, then the
+    cursor advanced. A kill anywhere: the next call replays the journal and goes on from
+    the cursor (a chunk without one is assembled again from its sources, all after it)."""
     kept = int(placed.counts.sum())
     sources = _Sources(writer, placed)
     first = max(_resumed(writer, kept), sources.first_moved() // writer.chunk_rows)
     for chunk in range(first, -(-kept // writer.chunk_rows)):
-        new = little_bytes(sources.chunk(chunk, kept))  # the chunk's rows, zeros past the kept
-        journal = writer.directory / f"{COMPACTING}-{chunk}.journal"
-        what = f"chunk {chunk} of {writer.directory.name} being compacted"
-        atomic_write(journal, functools.partial(_write_to, new), what)
+        rows, lowest = sources.chunk(chunk, kept)  # zeros past the kept rows
+        new, journal = little_bytes(rows), None
+        if lowest is not None and lowest < (chunk + 1) * writer.chunk_rows:  # from itself
+            journal = writer.directory / f"{COMPACTING}-{chunk}.journal"
+            what = f"chunk {chunk} of {writer.directory.name} being compacted"
+            atomic_write(journal, functools.partial(_write_to, new), what)
         _overwrite(writer, chunk, new, journal, kept)
 
 
@@ -349,16 +353,17 @@ def _cursor(writer: ScatteredWriter, kept: int) -> int:
 
 
 def _overwrite(
-    writer: ScatteredWriter, chunk: int, data: memoryview, journal: Path, kept: int
+    writer: ScatteredWriter, chunk: int, data: memoryview, journal: Path | None, kept: int
 ) -> None:
-    """Chunk `chunk`'s new bytes (its journal's) written over its place; then the cursor
-    past it; then the journal goes."""
+    """Chunk `chunk`'s new bytes (its journal's, if it has one) written over its place;
+    then the cursor past it; then the journal goes."""
     writer.chunks.write(chunk, 0, data)
     record = {"rows": kept, "chunk_rows": writer.chunk_rows, "next": chunk + 1}
     cursor = writer.directory / f"{COMPACTING}.json"
     what = f"the cursor of {writer.directory.name}'s compaction"
     atomic_write(cursor, lambda f: f.write(json.dumps(record).encode("utf-8")), what)
-    journal.unlink()
+    if journal is not None:
+        journal.unlink()
 
 
 def _write_to(data: memoryview, file: BinaryIO) -> None:
@@ -382,11 +387,13 @@ class _Sources:
         found = np.flatnonzero(moved)
         return int(self.offsets[found[0]]) if len(found) else int(self.offsets[-1])
 
-    def chunk(self, chunk: int, kept: int) -> np.ndarray:
-        """[chunk_rows, dim] the rows chunk `chunk` holds once compacted."""
+    def chunk(self, chunk: int, kept: int) -> tuple[np.ndarray, int | None]:
+        """([chunk_rows, dim] the rows chunk `chunk` holds once compacted, the first row
+        of the array they are read from: None where all come from spills)."""
         size = self.writer.chunk_rows
         out = np.zeros((size, self.writer.dim), self.writer.dtype)  # [chunk_rows, dim]
         lo, hi = chunk * size, min((chunk + 1) * size, kept)
+        lowest: int | None = None
         index = int(np.searchsorted(self.offsets, lo, side="right")) - 1
         while index < len(self.placed.counts) and self.offsets[index] < hi:
             first, stop = max(lo, int(self.offsets[index])), hi
@@ -403,8 +410,9 @@ class _Sources:
             if stop > first:
                 from_row = first + int(self.shift[index])
                 out[first - lo : stop - lo] = self.writer.read_rows(from_row, stop - first)
+                lowest = from_row if lowest is None else min(lowest, from_row)
             index = end + 1
-        return out
+        return out, lowest
 
     def _joins(self, index: int, other: int, hi: int) -> bool:
         """Whether utterance `other` begins before row `hi` and its rows follow `index`'s
