@@ -7,8 +7,9 @@ Every dataset is chunked with the Fletcher-32 filter, which HDF5 checks on each 
 contiguous ``data`` and variable-length text without checksums, and read as they are.
 The file is open only for one short, flushed operation, so others can read between our
 writes; the rows `ser extract` places go into their chunks' places in the file without
-HDF5 (`raw_chunks.Hdf5Chunks`: a dataset created with its chunks allocated). Attributes are one JSON string each, so they round-trip exactly; persistent
-free-space tracking lets ``--overwrite`` reuse the old set's space.
+HDF5 (`raw_chunks.Hdf5Chunks`: a dataset created with its chunks allocated). Attributes
+are one JSON string each, so they round-trip exactly; persistent free-space tracking lets
+``--overwrite`` reuse the old set's space.
 """
 
 from __future__ import annotations

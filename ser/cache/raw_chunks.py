@@ -51,14 +51,14 @@ class ZarrChunks:
         _pread(self._path(chunk), out, at)
 
     def seal(self, chunk: int, kept: int) -> bytes:
-        """Chunk `chunk` made whole (zeros past its last row written) and, with crc32c,
+        """Chunk `chunk` made whole (zeros past its first `kept` bytes) and, with crc32c,
         its checksum written after its rows; its first `kept` bytes."""
         path = self._path(chunk)
         try:
-            raw = path.read_bytes()[: self.chunk_bytes]
+            raw = path.read_bytes()[:kept]  # past them: nothing, or rows moved up since
         except FileNotFoundError:
             raise StoreError(f"{path}: a chunk of rows was never written") from None
-        tail = bytes(self.chunk_bytes - len(raw))  # the padding past the last row written
+        tail = bytes(self.chunk_bytes - len(raw))  # the padding past the last row
         if self.crc:
             tail += google_crc32c.value(raw + tail).to_bytes(CHECKSUM_BYTES, "little")
         with open(path, "r+b") as f:

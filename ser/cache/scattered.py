@@ -19,10 +19,23 @@ run writes again only what no record holds.
 
 An utterance whose rows are not its predicted count (a failure found while extracting it:
 audio that does not decode, NaN output; or a count the prediction got wrong) leaves its
-place empty; its rows, if any, are kept beside the records (`placed-N.spill.npy`), and
-sealing then writes the set anew in a folder beside the old data (`Backend.rechunk_data`
-with the rows kept): the bytes `consolidate` would write, at twice the disk for that
-set, as before.
+place empty; its rows, if any, are kept beside the records (`placed-N.spill.npy`). Where
+every utterance has at most its predicted rows (failures none, spilled ones fewer),
+sealing compacts the set in place (`compact`): the rows after each gap move up, chunk by
+chunk in order, each chunk assembled in memory from its sources (rows at their predicted
+places, which lie at or after it, or a spill), its new bytes kept in one journal beside
+the records (`compact-N.journal`) where some of them lie in the chunk itself (while the
+gaps before it add up to less than a chunk), written over its place, then a cursor
+advanced (`compact.json`); a killed seal replays the journal, goes on from the cursor. The
+array is then sealed and cut to the rows kept: the disk holds the set plus one chunk.
+The rows, offsets, failures, sha256 and attributes are those of the set laid out anew
+(its `block_rows` the chunks the kept rows would be written in), and so are the chunks'
+bytes where the kept rows give the same chunk size; where not, the chunks keep the size
+the set was created with (HDF5 cannot change a dataset's): as after `ser store rechunk`,
+a streamed run's batches follow `block_rows`, never the chunks.
+Where some utterance has more rows than predicted (rows would move toward the end),
+sealing writes the set anew in a folder beside the old data (`Backend.rechunk_data` with
+the rows kept): the bytes `consolidate` would write, at twice the disk for that set.
 """
 
 from __future__ import annotations
@@ -35,7 +48,7 @@ import shutil
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -48,6 +61,8 @@ from ser.errors import StoreError
 #: The staging file of the predicted row counts, [n_utt] int64: what makes a set placed.
 PREDICTED = "predicted.npy"
 _RECORD = re.compile(r"^placed-(\d+)\.json$")
+#: The stem of a compaction's cursor (`compact.json`) and its one journal (`compact-N.journal`).
+COMPACTING = "compact"
 
 
 @dataclass(frozen=True)
@@ -234,10 +249,11 @@ def in_place(writer: ScatteredWriter, placed: Placed) -> bool:
     return not placed.spilled and bool((placed.counts == writer.counts()).all())
 
 
-def seal(writer: ScatteredWriter) -> str:
-    """Each chunk of a set whose rows are all in place made whole (the last padded with
-    zeros) and its checksum written after its rows; the sha256 of the rows in order."""
-    rows = int(writer.counts().sum())
+def seal(writer: ScatteredWriter, rows: int | None = None) -> str:
+    """Each chunk of the set's first `rows` rows (None: all it was sized for), all in
+    place, made whole (the last padded with zeros) and its checksum written after its
+    rows; the sha256 of the rows in order."""
+    rows = int(writer.counts().sum()) if rows is None else rows
     digest = hashlib.sha256()
     for chunk in range(-(-rows // writer.chunk_rows)):
         kept = min(writer.chunk_rows, rows - chunk * writer.chunk_rows) * writer.row_bytes
@@ -268,6 +284,150 @@ def blocks(
                 written, fill = written + fill, 0
     if fill:
         yield written, buffer[:fill]
+
+
+def compactable(writer: ScatteredWriter, placed: Placed) -> bool:
+    """Whether the set can be sealed by moving rows toward its start only: it keeps some
+    rows, and no utterance has more than predicted (a failure kept none, a spilled one
+    fewer)."""
+    return bool(placed.counts.sum()) and bool((placed.counts <= writer.counts()).all())
+
+
+def compact(writer: ScatteredWriter, placed: Placed) -> None:
+    """The kept rows moved up over the gaps, in the array's own chunks, chunk by chunk
+    from the first that changes: each assembled in memory from its sources (its rows at
+    their predicted places, at or after it, or a spill), kept in the journal where some
+    lie in it (a write cut short would lose them), written over its place, then the
+    cursor advanced. A kill anywhere: the next call replays the journal and goes on from
+    the cursor (a chunk without one is assembled again from its sources, all after it)."""
+    kept = int(placed.counts.sum())
+    sources = _Sources(writer, placed)
+    first = max(_resumed(writer, kept), sources.first_moved() // writer.chunk_rows)
+    for chunk in range(first, -(-kept // writer.chunk_rows)):
+        rows, lowest = sources.chunk(chunk, kept)  # zeros past the kept rows
+        new, journal = little_bytes(rows), None
+        if lowest is not None and lowest < (chunk + 1) * writer.chunk_rows:  # from itself
+            journal = writer.directory / f"{COMPACTING}-{chunk}.journal"
+            what = f"chunk {chunk} of {writer.directory.name} being compacted"
+            atomic_write(journal, functools.partial(_write_to, new), what)
+        _overwrite(writer, chunk, new, journal, kept)
+
+
+def compacted_rows(directory: Path) -> int | None:
+    """The rows a compaction under way in this staging keeps (None: none is)."""
+    try:
+        return int(json.loads((directory / f"{COMPACTING}.json").read_text("utf-8"))["rows"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _resumed(writer: ScatteredWriter, kept: int) -> int:
+    """The chunk a compaction goes on from, the journal a killed one left written first."""
+    _cursor(writer, kept)
+    for journal in writer.directory.glob(f"{COMPACTING}-*.journal"):
+        chunk = int(journal.stem.removeprefix(f"{COMPACTING}-"))
+        _overwrite(writer, chunk, memoryview(journal.read_bytes()), journal, kept)
+    return _cursor(writer, kept)
+
+
+def _cursor(writer: ScatteredWriter, kept: int) -> int:
+    """The next chunk the cursor names (0: none written); StoreError where it is not
+    this compaction's."""
+    cursor = writer.directory / f"{COMPACTING}.json"
+    try:
+        record = json.loads(cursor.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return 0
+    except (OSError, ValueError):
+        record = {}
+    if (
+        not isinstance(record, dict)
+        or "next" not in record
+        or ((record.get("rows"), record.get("chunk_rows")) != (kept, writer.chunk_rows))
+    ):
+        raise StoreError(
+            f"{cursor}: the record of the rows being moved is damaged or not this set's; "
+            "run the same command with --overwrite to extract the set again"
+        )
+    return int(record["next"])
+
+
+def _overwrite(
+    writer: ScatteredWriter, chunk: int, data: memoryview, journal: Path | None, kept: int
+) -> None:
+    """Chunk `chunk`'s new bytes (its journal's, if it has one) written over its place;
+    then the cursor past it; then the journal goes."""
+    writer.chunks.write(chunk, 0, data)
+    record = {"rows": kept, "chunk_rows": writer.chunk_rows, "next": chunk + 1}
+    cursor = writer.directory / f"{COMPACTING}.json"
+    what = f"the cursor of {writer.directory.name}'s compaction"
+    atomic_write(cursor, lambda f: f.write(json.dumps(record).encode("utf-8")), what)
+    if journal is not None:
+        journal.unlink()
+
+
+def _write_to(data: memoryview, file: BinaryIO) -> None:
+    file.write(data)
+
+
+class _Sources:
+    """Where each kept row of a set being compacted is read from: its predicted place,
+    `shift` rows after its new one, or its shard's spill."""
+
+    def __init__(self, writer: ScatteredWriter, placed: Placed) -> None:
+        self.writer, self.placed = writer, placed
+        self.offsets = placed.offsets  # [n_utt + 1] where the rows go
+        self.shift = _predicted(writer.directory / PREDICTED)[1] - self.offsets[:-1]  # [n_utt]
+        self.spills: dict[int, np.ndarray] = {}
+
+    def first_moved(self) -> int:
+        """The first row not already where it goes (the kept rows: none moves)."""
+        moved = (self.placed.counts > 0) & (self.shift > 0)
+        moved[list(self.placed.spilled)] = True
+        found = np.flatnonzero(moved)
+        return int(self.offsets[found[0]]) if len(found) else int(self.offsets[-1])
+
+    def chunk(self, chunk: int, kept: int) -> tuple[np.ndarray, int | None]:
+        """([chunk_rows, dim] the rows chunk `chunk` holds once compacted, the first row
+        of the array they are read from: None where all come from spills)."""
+        size = self.writer.chunk_rows
+        out = np.zeros((size, self.writer.dim), self.writer.dtype)  # [chunk_rows, dim]
+        lo, hi = chunk * size, min((chunk + 1) * size, kept)
+        lowest: int | None = None
+        index = int(np.searchsorted(self.offsets, lo, side="right")) - 1
+        while index < len(self.placed.counts) and self.offsets[index] < hi:
+            first, stop = max(lo, int(self.offsets[index])), hi
+            if index in self.placed.spilled:
+                stop = min(hi, int(self.offsets[index + 1]))
+                skip = first - int(self.offsets[index])
+                out[first - lo : stop - lo] = self._spilled(index)[skip : skip + stop - first]
+                index += 1
+                continue
+            end = index  # the utterances after it in this chunk at the same shift: one run
+            while self._joins(index, end + 1, hi):
+                end += 1
+            stop = min(hi, int(self.offsets[end + 1]))
+            if stop > first:
+                from_row = first + int(self.shift[index])
+                out[first - lo : stop - lo] = self.writer.read_rows(from_row, stop - first)
+                lowest = from_row if lowest is None else min(lowest, from_row)
+            index = end + 1
+        return out, lowest
+
+    def _joins(self, index: int, other: int, hi: int) -> bool:
+        """Whether utterance `other` begins before row `hi` and its rows follow `index`'s
+        where they are read as where they go."""
+        return (
+            other < len(self.placed.counts)
+            and self.offsets[other] < hi
+            and other not in self.placed.spilled
+            and self.shift[other] == self.shift[index]
+        )
+
+    def _spilled(self, index: int) -> np.ndarray:
+        if index not in self.spills:
+            self.spills[index] = _spilled_rows(self.writer, self.placed.spilled[index], index)
+        return self.spills[index]
 
 
 def save_predicted(directory: Path, counts: np.ndarray) -> None:
@@ -367,10 +527,14 @@ def open_writer(
     rows = int(counts.sum())
     block = chunking(rows)
     old = read_predicted(staging)
+    sized = {rows, compacted_rows(staging)}  # a compacted set is cut to the rows it keeps
+    layout = backend.data_layout(name)
     same = (
         old is not None
         and np.array_equal(old, counts)
-        and backend.data_layout(name) == ((rows, dim), np.dtype(dtype))
+        and layout is not None
+        and layout[0][0] in sized
+        and layout == ((layout[0][0], dim), np.dtype(dtype))
         and backend.chunk_rows(name) == block
     )
     if not same:
@@ -389,12 +553,19 @@ def open_writer(
 def finish(
     backend: Backend, writer: ScatteredWriter, name: str, n_shards: int, chunking: ChunkRows
 ) -> tuple[Placed, str, int]:
-    """The set's rows all written: sealed in place, or (an utterance not at its predicted
-    place) laid out anew beside the old data. (what the shards hold, the rows' sha256,
-    rows a chunk)."""
+    """The set's rows all written: sealed in place; or (an utterance not at its predicted
+    place) compacted in place where no utterance has more rows than predicted, else laid
+    out anew beside the old data. (what the shards hold, the rows' sha256, the rows of a
+    chunk as the kept rows would be chunked)."""
     placed = gather(writer, n_shards)
     if in_place(writer, placed):
         return placed, seal(writer), writer.chunk_rows
+    rows = int(placed.counts.sum())
+    if compactable(writer, placed):
+        compact(writer, placed)
+        sealed = seal(writer, rows)
+        backend.trim_data(name, rows)  # after the seal: HDF5 reads the last chunk to cut it
+        return placed, sealed, chunking(rows)
     if writer.chunks.rewritten():
         # A run stopped between the new array's swap and the set's completion: the rows
         # are no longer where the counts put them, so they cannot be read from there again.
@@ -402,7 +573,6 @@ def finish(
             f"{writer.directory}: the rows were laid out anew by a run stopped before it "
             "completed the set; run the same command with --overwrite to extract it again"
         )
-    rows = int(placed.counts.sum())
     block = chunking(rows)
     digest = hashlib.sha256()
 

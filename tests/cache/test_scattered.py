@@ -1,7 +1,7 @@
 """Rows written straight to their place in a set's chunks (`ser.cache.scattered`), in
 either format: a part kept and read back, an utterance off its predicted count kept
-aside, the set sealed or laid out anew, and an array of the layout written before
-checksums left to staged shards."""
+aside, the set sealed, compacted in place or laid out anew, and an array of the layout
+written before checksums left to staged shards."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ser.cache import FeatureStore, Manifest
+from ser.cache import FeatureStore, Manifest, scattered
 from ser.cache import backend as backend_module
 from ser.cache import store as store_module
 from ser.cache.manifest import COLUMNS
@@ -25,8 +25,8 @@ def suffix(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def new_store(path: Path) -> FeatureStore:
-    columns = {c: [0] * 4 for c in COLUMNS} | {"utt_id": ["a", "b", "c", "d"]}
+def new_store(path: Path, n: int = 4) -> FeatureStore:
+    columns = {c: [0] * n for c in COLUMNS} | {"utt_id": list("abcdefgh"[:n])}
     store = FeatureStore.create(path, Manifest.from_columns(columns))
     store.begin_feature_set("x", ATTRS)
     return store
@@ -161,3 +161,96 @@ def test_placed_chunks_hold_the_bytes_staged_shards_give(
     assert placed.info("x").attrs == staged.info("x").attrs
     assert placed.offsets("x").tolist() == staged.offsets("x").tolist() == [0, 3, 3, 5, 7]
     assert placed.failures("x") == staged.failures("x")
+
+
+# 22 rows in chunks of 4 (`CHUNK_BYTES` 32); the 17 kept are chunked so too.
+COUNTS = np.array([3, 2, 4, 1, 3, 2, 5, 2])
+
+
+def with_failures(path: Path) -> FeatureStore:
+    """The first utterance failed, one mid-set, one spilled with a row of its two."""
+    store = new_store(path, len(COUNTS))
+    writer = store.scattered_writer("x", COUNTS)
+    assert writer is not None
+    held = {
+        i: np.arange(2 * n, dtype=np.float32).reshape(n, 2) + 100 * i for i, n in enumerate(COUNTS)
+    }
+    held[5] = held[5][:1]
+    writer.write(1, {i: held[i] for i in (4, 5, 6, 7)})
+    writer.write(0, {1: held[1], 2: held[2]}, {0: "no wav file", 3: "NaN output"})
+    return store
+
+
+def laid_out_anew(path: Path) -> FeatureStore:
+    """Today's other path: the set written anew beside its placed rows."""
+    store = with_failures(path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scattered, "compactable", lambda *a: False)
+        store.consolidate("x", 2)
+    return store
+
+
+def same_sets(a: FeatureStore, b: FeatureStore) -> None:
+    assert raw_chunks(a.path) == raw_chunks(b.path)
+    assert a.info("x").attrs == b.info("x").attrs
+    assert a.offsets("x").tolist() == b.offsets("x").tolist() == [0, 0, 2, 6, 6, 9, 10, 15, 17]
+    assert a.failures("x") == b.failures("x") == [("a", "no wav file"), ("d", "NaN output")]
+    assert np.array_equal(a.read("x").data, b.read("x").data)
+    assert a.verify() == [] and not Path(f"{a.path}.staging").exists()
+
+
+def test_failures_are_compacted_in_place_with_the_bytes_laid_out_anew(
+    tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "CHUNK_BYTES", 32)
+    anew = laid_out_anew(tmp_path / "anew" / f"f{suffix}")
+    store = with_failures(tmp_path / f"f{suffix}")
+    beside: list[list[int]] = []  # the journals' sizes as each chunk is overwritten
+    overwrite = scattered._overwrite
+
+    def watched(writer, chunk, data, journal, kept):  # type: ignore[no-untyped-def]
+        beside.append([p.stat().st_size for p in writer.directory.glob("*.journal")])
+        overwrite(writer, chunk, data, journal, kept)
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the set was written anew beside its rows")
+
+    monkeypatch.setattr(scattered, "_overwrite", watched)
+    monkeypatch.setattr(type(store._backend), "rechunk_data", never)
+    store.consolidate("x", 2)
+    # every chunk moved (the first failed); a journal, one at a time, for the first two
+    # only: the others' rows all come from after them (a gap of a chunk before them)
+    assert beside == [[4 * 2 * 4]] * 2 + [[]] * 3
+    same_sets(store, anew)
+
+
+@pytest.mark.parametrize("stop", ["in chunk 0's write", "in chunk 3's write", "before completing"])
+def test_a_compaction_killed_goes_on_to_the_same_bytes(
+    tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch, stop: str
+) -> None:
+    monkeypatch.setattr(store_module, "CHUNK_BYTES", 32)
+    anew = laid_out_anew(tmp_path / "anew" / f"f{suffix}")
+    store = with_failures(tmp_path / f"f{suffix}")
+    kind = type(store.scattered_writer("x", COUNTS).chunks)  # type: ignore[union-attr]
+    write = kind.write
+
+    def killed(self, chunk: int, at: int, piece: memoryview) -> None:  # type: ignore[no-untyped-def]
+        if f"chunk {chunk}'" in stop:  # all but 4 bytes written, then killed: chunk 0's
+            write(self, chunk, at, piece[:-4])  # over its own sources (its last row's)
+            raise KeyboardInterrupt
+        write(self, chunk, at, piece)
+
+    def stopped(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        if "write" in stop:
+            patch.setattr(kind, "write", killed)
+        else:
+            patch.setattr(FeatureStore, "_complete_set", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            store.consolidate("x", 2)
+    journals = [p.name for p in Path(f"{store.path}.staging").rglob("*.journal")]
+    assert journals == (["compact-0.journal"] if "chunk 0" in stop else [])
+    store.consolidate("x", 2)
+    same_sets(store, anew)

@@ -1,16 +1,18 @@
 """`ser extract` writes each row into the store once, at its place (`ser.cache.scattered`),
 in Zarr and HDF5 alike, with the bytes, offsets and receipt the staged shards' layout
-gave; a killed run goes on from the shards it recorded; an utterance not at its
-predicted place is laid out anew."""
+gave; a killed run goes on from the shards it recorded; utterances that failed or kept
+fewer rows than predicted are compacted in place, one with more laid out anew."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+import soundfile as sf
 from click.testing import CliRunner
 
 from ser.cache import FeatureStore, scattered
@@ -31,13 +33,16 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def extract(corpus: Path, store: Path, tiny_models, *more: str, quiet: bool = True) -> str:  # type: ignore[no-untyped-def]
+def extract(
+    corpus: Path, store: Path, tiny_models, *more: str, quiet: bool = True, code: int = 0
+) -> str:  # type: ignore[no-untyped-def]
     args = ["extract", str(corpus), "--store", str(store), "--features", "hubert,logmel,bert",
             "--hubert-model", str(tiny_models.hubert), "--hubert-layers", "1,2",
             "--pool", "mean", "--bert-model", str(tiny_models.bert), "--device", "cpu",
-            "--precision", "fp32", "--shard-size", "8", *(["-q"] if quiet else []), *more]  # fmt: skip
+            "--precision", "fp32", "--shard-size", "8", *more]  # fmt: skip
+    args += ["-q"] if quiet else []
     result = CliRunner().invoke(main, args)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == code, result.output
     return result.output
 
 
@@ -65,10 +70,13 @@ def files(store: Path) -> dict[str, bytes]:
         }
 
 
-def same_stores(a: Path, b: Path) -> None:
+def same_stores(a: Path, b: Path, chunks: bool = True) -> None:
+    """`chunks` False: the same rows, in chunks of other sizes."""
     left, right = FeatureStore.open(a), FeatureStore.open(b)
-    assert files(a) == files(b)
+    if chunks:
+        assert files(a) == files(b)
     for name in SETS:
+        assert np.array_equal(left.read(name).data, right.read(name).data), name
         assert left.info(name).attrs == right.info(name).attrs, name
         assert np.array_equal(left.offsets(name), right.offsets(name)), name
         assert left.failures(name) == right.failures(name), name
@@ -139,24 +147,55 @@ def test_a_killed_run_goes_on_from_its_records(
     same_stores(store, today)
 
 
-def test_an_utterance_off_its_predicted_place_is_laid_out_anew(
-    corpus: Path, tiny_models, today: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+def missed(by: int):  # type: ignore[no-untyped-def]
+    """Row counts predicted `by` rows off for the fourth utterance of every frame set."""
     wrong = row_counts.predicted_sets
 
-    def one_off(extractor, specs, sources):  # type: ignore[no-untyped-def]
+    def off(extractor, specs, sources):  # type: ignore[no-untyped-def]
         counts = {name: rows.copy() for name, rows in wrong(extractor, specs, sources).items()}
         for spec in specs:
-            counts[spec.name][3] += spec.attrs["level"] == "frame"  # the prediction misses once
+            counts[spec.name][3] += by * (spec.attrs["level"] == "frame")
         return counts
 
+    return off
+
+
+def test_an_utterance_with_more_rows_than_predicted_is_laid_out_anew(
+    corpus: Path, tiny_models, today: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     sealed: list[bool] = []
     was = scattered.in_place
-    monkeypatch.setattr(run, "predicted_sets", one_off)
+    monkeypatch.setattr(run, "predicted_sets", missed(-1))
     monkeypatch.setattr(scattered, "in_place", lambda *a: sealed.append(was(*a)) or sealed[-1])
+    monkeypatch.setattr(scattered, "compact", _killed)  # rows that move toward the end
     extract(corpus, tmp_path / today.name, tiny_models)
     assert sealed.count(False) == 3 and sealed.count(True) == len(SETS) - 3  # the frame sets
     same_stores(tmp_path / today.name, today)
+
+
+def test_failures_are_compacted_in_place_with_the_rows_laid_out_anew(
+    corpus: Path, tiny_models, today: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """An utterance's audio NaN (it fails in every audio set) and a frame count predicted
+    a row over: no set is written anew beside its rows, and each holds what the layout
+    anew gives, in the chunks it was sized for."""
+    broken = tmp_path / "corpus" / corpus.name
+    shutil.copytree(corpus, broken)
+    wav = sorted(broken.rglob("*_F001.wav"))[0]
+    audio, rate = sf.read(wav, dtype="float32")
+    audio[len(audio) // 2] = np.nan
+    sf.write(wav, audio, rate, subtype="FLOAT")
+    monkeypatch.setattr(run, "predicted_sets", missed(1))
+    stores = [tmp_path / "anew" / today.name, tmp_path / today.name]
+    with monkeypatch.context() as patch:
+        patch.setattr(scattered, "compactable", lambda *a: False)
+        extract(broken, stores[0], tiny_models, code=1)
+    backend = type(FeatureStore.open(stores[0])._backend)
+    monkeypatch.setattr(backend, "rechunk_data", _killed)
+    extract(broken, stores[1], tiny_models, code=1)
+    compacted = FeatureStore.open(stores[1])
+    assert len(compacted.failures("logmel80")) == 1 and compacted.verify() == []
+    same_stores(stores[1], stores[0], chunks=False)
 
 
 def _args(corpus: Path, store: Path, tiny_models) -> list[str]:  # type: ignore[no-untyped-def]
