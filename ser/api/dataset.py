@@ -29,6 +29,7 @@ from ser.api.rows import (
     Streamed,
     blocks_of,
     dataset_budget,
+    fitted,
     placed_rows,
     reopened,
     without_streams,
@@ -203,6 +204,8 @@ class FeatureDataset(Dataset[Item]):
         `seed` (None: store order, unshuffled), whether the rows are held or streamed."""
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        if self._streamed:  # the streams' caches leave room for these batches
+            self._streamed = fitted(self._tables(), self._streamed, self.budget, batch_size)
         lengths = {
             s.name: self.data.features[s.name].lengths_np
             for s in self.specs
