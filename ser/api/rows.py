@@ -159,8 +159,10 @@ def fitted(
 ) -> dict[str, Streamed]:
     """`streamed` with caches that leave room in `budget` for the held sets' rows, the
     streams' row indexes and batches of `batch_size` (`batch_room`), the room shared among
-    them as the placement shared it; each open stream fitted to its own. A stream caches
-    at least two chunks a set (`RowStream.fit`), whatever the budget leaves it."""
+    them as the placement shared it; each open stream fitted to its own. A cache keeps at
+    least the chunks of two windows of blocks as it caches them (`least_cache`'s count,
+    `RowStream.least_bytes`): below that an epoch reads a chunk about twice, and the
+    batches go beyond a budget that cannot hold both."""
     streams = {name: tables[name].stream for name in streamed}
     held = sum(t.flat.nbytes for name, t in tables.items() if name not in streamed)
     index = sum(s.index_bytes() for s in streams.values() if s is not None)
@@ -168,9 +170,13 @@ def fitted(
     whole = max(1, sum(spec.cache for spec in streamed.values()))
     out = {}
     for name, spec in streamed.items():
-        out[name] = replace(spec, cache=room * spec.cache // whole)
+        cache = room * spec.cache // whole
         if (stream := streams[name]) is not None:
-            stream.fit(out[name].cache)
+            feature = tables[name].feature
+            chunks = least_cache(stream.store, feature) // chunk_bytes(stream.store, feature)
+            cache = max(cache, stream.least_bytes(chunks))
+            stream.fit(cache)
+        out[name] = replace(spec, cache=cache)
     return out
 
 

@@ -122,6 +122,17 @@ class RowStream:
         spans = sum(a.nbytes for spans in self._spans for a in spans)
         return sum(s[2].nbytes + s[1].nbytes for s in self.sets) + self.lengths.nbytes + spans
 
+    def least_bytes(self, chunks: int) -> int:
+        """The bytes the `chunks` largest of the chunks this stream takes rows of are
+        cached as (whole, or the rows it takes of them), a layered input's of each set:
+        a cache of a window's chunks, for a side spread thinly over the set."""
+        total = 0
+        for _, _, store_rows, chunk_rows, _ in self.sets:
+            counts = np.bincount(store_rows // chunk_rows)
+            cached = np.where(2 * counts >= chunk_rows, chunk_rows, counts)  # rows a chunk
+            total += int(np.sort(cached)[::-1][:chunks].sum())
+        return total * self.dim * self.dtype.itemsize
+
     @property
     def cached_bytes(self) -> int:
         """The bytes the cache holds now."""

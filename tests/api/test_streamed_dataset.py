@@ -283,3 +283,17 @@ def test_a_streamed_pass_holds_its_chunks_within_what_its_batches_leave(
         tracemalloc.stop()
     assert same  # a side's rows kept of each chunk: the same batches
     assert room / 2 < peak <= room + 2**17  # the cache used, and no more
+
+
+def test_batches_a_budget_cannot_hold_beside_its_cache_leave_it_a_windows_chunks(
+    wide: Path,
+) -> None:
+    """Batches of 16 of up to 6 frames take 3 x 16 x 6 x 8 KiB in float32, more than the
+    budget: the cache keeps what reads an epoch's chunks about once, not two chunks."""
+    data = FeatureDataset(wide, WIDE, memory_budget="1MB")
+    stream = data.data.features[WIDE].stream
+    assert stream is not None and batch_room(data.data.features, 16) > data.budget
+    for batch in data.batches(16):
+        data.collate(data.__getitems__(batch))
+    chunks = -(-stream.total_store_rows // stream.chunk_rows)
+    assert stream.capacity > 2 and stream.reads < 1.2 * chunks
