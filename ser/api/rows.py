@@ -51,7 +51,9 @@ class Streamed:
         """The stream, on `store`; `share`: the processes reading it at once (a
         DataLoader's workers), each caching its share of the budget's cache."""
         cache = self.cache // max(share, 1)
-        return RowStream(store, self.name, self.first, self.lengths, cache, layers=self.layers)
+        return RowStream(
+            store, self.name, self.first, self.lengths, cache, layers=self.layers, compact=True
+        )
 
 
 def dataset_budget(asked: str | int | None) -> tuple[int, str]:

@@ -15,9 +15,9 @@ in-memory table's [rows, L, D].
 
 The cache's bytes are what it holds and what its reader threads are reading: a read
 counts a whole chunk from before its bytes arrive, and the least recently used chunks
-make room for it. A chunk is read whole (its file is the unit), then kept whole or as the
-rows the stream takes of it, so that a side that takes a few rows of each chunk caches
-its own rows, not the set's.
+make room for it. A chunk is read whole (its file is the unit); a dataset's stream
+(`compact`) then keeps it whole or as the rows it takes of it, so that a side that takes
+a few rows of each chunk caches its own rows, not the set's.
 """
 
 from __future__ import annotations
@@ -46,10 +46,11 @@ class RowStream:
     """The kept rows of set `name` of `store`, row r of the run's table being store row
     `store_rows[r]`; `first` [n]: each kept utterance's first store row, `lengths` [n]
     its rows; a cache of at most `cache_bytes` of chunks, the chunks being read counted
-    (never fewer than two chunks a set). A chunk of which the stream keeps fewer than half
-    the rows (a test side's, spread over the set) is cached as those rows alone.
-    `layers`: a layered input's further layer sets, each with its kept utterances' first
-    store rows (the same `lengths`): rows are then [.., L, D], `name`'s first."""
+    (never fewer than two chunks a set). `layers`: a layered input's further layer sets,
+    each with its kept utterances' first store rows (the same `lengths`): rows are then
+    [.., L, D], `name`'s first. `compact`: a chunk of which the stream keeps fewer than
+    half the rows is cached as those rows alone (a dataset's side, spread over the set;
+    the trainer's tables keep every labelled utterance, and cache chunks whole)."""
 
     def __init__(
         self,
@@ -60,6 +61,7 @@ class RowStream:
         cache_bytes: int,
         readers: int = READERS,
         layers: Sequence[tuple[str, np.ndarray]] = (),
+        compact: bool = False,
     ) -> None:
         self.store, self.name = store, name
         self.first, self.lengths = first.astype(np.int64), lengths.astype(np.int64)
@@ -84,7 +86,8 @@ class RowStream:
         self._cache: OrderedDict[tuple[int, int], Kept] = OrderedDict()
         self._cached = 0  # bytes the cache holds
         self._reading = 0  # bytes of the chunks the reader threads are reading now
-        self._spans = [_spans(first, self.lengths) for _, first, *_ in self.sets]
+        self.compact = compact
+        self._spans = [_spans(first, self.lengths) for _, first, *_ in self.sets] if compact else []
         self._pending: dict[tuple[int, int], Future[Kept]] = {}
         self._lock = threading.Lock()
         self.readers = max(1, readers)
@@ -105,7 +108,14 @@ class RowStream:
         layers = [(name, first) for name, first, *_ in self.sets[1:]]
         first, lengths = self.first, self.lengths
         return RowStream(
-            self.store, self.name, first, lengths, cache_bytes, readers=self.readers, layers=layers
+            self.store,
+            self.name,
+            first,
+            lengths,
+            cache_bytes,
+            readers=self.readers,
+            layers=layers,
+            compact=self.compact,
         )
 
     def fit(self, cache_bytes: int) -> None:
@@ -129,7 +139,8 @@ class RowStream:
         total = 0
         for _, _, store_rows, chunk_rows, _ in self.sets:
             counts = np.bincount(store_rows // chunk_rows)
-            cached = np.where(2 * counts >= chunk_rows, chunk_rows, counts)  # rows a chunk
+            few = self.compact & (2 * counts < chunk_rows)
+            cached = np.where(few, counts, chunk_rows * (counts > 0))  # rows a chunk
             total += int(np.sort(cached)[::-1][:chunks].sum())
         return total * self.dim * self.dtype.itemsize
 
@@ -216,7 +227,7 @@ class RowStream:
             with self._lock:
                 self._reading -= whole
             raise read_fault(self.store.path, name, error) from None
-        kept = _kept(rows, lo, self._spans[i])
+        kept = _kept(rows, lo, self._spans[i]) if self.compact else (rows, None)
         del rows  # a chunk of which few rows are kept: the others go now
         with self._lock:
             self.reads += 1

@@ -128,7 +128,8 @@ def test_a_stream_of_a_few_rows_of_each_chunk_caches_those_rows_alone(chunked: P
     whole = streamed.features[FRAMES].stream
     assert whole is not None
     some = np.arange(0, len(whole.lengths), 4)  # every fourth utterance: a quarter of a chunk
-    stream = RowStream(whole.store, FRAMES, whole.first[some], whole.lengths[some], 10**6)
+    first, lengths = whole.first[some], whole.lengths[some]
+    stream = RowStream(whole.store, FRAMES, first, lengths, 10**6, compact=True)
     rows = stream.take(torch.arange(stream.rows))
     table = held.features[FRAMES]
     spans = zip(table.starts[some].tolist(), table.lengths[some].tolist(), strict=True)
