@@ -296,4 +296,4 @@ def test_batches_a_budget_cannot_hold_beside_its_cache_leave_it_a_windows_chunks
     for batch in data.batches(16):
         data.collate(data.__getitems__(batch))
     chunks = -(-stream.total_store_rows // stream.chunk_rows)
-    assert stream.capacity > 2 and stream.reads < 1.2 * chunks
+    assert stream.capacity > 2 and stream.reads < 1.5 * chunks  # 2.6 times at two chunks
