@@ -81,9 +81,7 @@ class RowStream:
         self.chunk_bytes = max(s[3] for s in self.sets) * self.dim * self.dtype.itemsize
         self.cache_bytes = max(2 * len(self.sets) * self.chunk_bytes, cache_bytes)
         self.capacity = self.cache_bytes // max(self.chunk_bytes, 1)  # in whole chunks
-        # (set, chunk) -> its kept rows and, where it holds some of the chunk's rows only,
-        # their offsets in the chunk (sorted).
-        self._cache: OrderedDict[tuple[int, int], Kept] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, int], Kept] = OrderedDict()  # (set, chunk) ->
         self._cached = 0  # bytes the cache holds
         self._reading = 0  # bytes of the chunks the reader threads are reading now
         self.compact = compact
