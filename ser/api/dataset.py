@@ -29,6 +29,7 @@ from ser.api.rows import (
     Streamed,
     blocks_of,
     dataset_budget,
+    fitted,
     placed_rows,
     reopened,
     without_streams,
@@ -200,9 +201,13 @@ class FeatureDataset(Dataset[Item]):
     def batches(self, batch_size: int, seed: int | None = None) -> BlockBatches:
         """A DataLoader's ``batch_sampler``: the items in `batch_size` batches as `ser
         train` orders a streamed side (the trainer's block shuffle), each epoch anew from
-        `seed` (None: store order, unshuffled), whether the rows are held or streamed."""
+        `seed` (None: store order, unshuffled), whether the rows are held or streamed.
+        A streamed set's cache then leaves room in the budget for these batches (three of
+        `batch_size` of the longest items: `ser.api.rows.fitted`)."""
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        if self._streamed:  # the streams' caches leave room for these batches
+            self._streamed = fitted(self._tables(), self._streamed, self.budget, batch_size)
         lengths = {
             s.name: self.data.features[s.name].lengths_np
             for s in self.specs

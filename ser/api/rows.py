@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -28,6 +28,10 @@ from ser.train.stream import RowStream
 
 #: Chunks of each set a held set's reading caches: the piece being copied and the next.
 READ_CHUNKS = 4
+#: The batches a streamed dataset's budget leaves room for beside its chunk caches once
+#: `FeatureDataset.batches` says their size: the one being made (its float32 items, then
+#: their padded batch) and the one before it, which a loop holds while it asks for the next.
+BATCH_COPIES = 3
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,9 @@ class Streamed:
         """The stream, on `store`; `share`: the processes reading it at once (a
         DataLoader's workers), each caching its share of the budget's cache."""
         cache = self.cache // max(share, 1)
-        return RowStream(store, self.name, self.first, self.lengths, cache, layers=self.layers)
+        return RowStream(
+            store, self.name, self.first, self.lengths, cache, layers=self.layers, compact=True
+        )
 
 
 def dataset_budget(asked: str | int | None) -> tuple[int, str]:
@@ -133,6 +139,46 @@ def held_rows(stream: RowStream, advance: Callable[[int], None]) -> np.ndarray:
         index = into + np.arange(int(lengths.sum()), dtype=np.int64)  # [r] rows of `out`
         out[index] = stream.take(torch.from_numpy(index)).numpy()
         advance(len(group))
+    return out
+
+
+def batch_room(tables: Mapping[str, FeatureTable], batch_size: int) -> int:
+    """The bytes `BATCH_COPIES` batches of `batch_size` of the sets' longest items take at
+    most, in float32 (the dtype of an item and of a batch)."""
+    total = 0
+    for table in tables.values():
+        layers = len(table.feature.sets) or 1
+        longest = int(table.lengths_np.max(initial=1))
+        total += batch_size * longest * layers * table.feature.dim * 4
+    return BATCH_COPIES * total
+
+
+def fitted(
+    tables: Mapping[str, FeatureTable],
+    streamed: Mapping[str, Streamed],
+    budget: int,
+    batch_size: int,
+) -> dict[str, Streamed]:
+    """`streamed` with caches that leave room in `budget` for the held sets' rows, the
+    streams' row indexes and batches of `batch_size` (`batch_room`), the room shared among
+    them as the placement shared it; each open stream fitted to its own. A cache keeps at
+    least the chunks of two windows of blocks as it caches them (`least_cache`'s count,
+    `RowStream.least_bytes`): below that an epoch reads a chunk about twice, and the
+    batches go beyond a budget that cannot hold both."""
+    streams = {name: tables[name].stream for name in streamed}
+    held = sum(t.flat.nbytes for name, t in tables.items() if name not in streamed)
+    index = sum(s.index_bytes() for s in streams.values() if s is not None)
+    room = max(0, budget - held - index - batch_room(tables, batch_size))
+    whole = max(1, sum(spec.cache for spec in streamed.values()))
+    out = {}
+    for name, spec in streamed.items():
+        cache = room * spec.cache // whole
+        if (stream := streams[name]) is not None:
+            feature = tables[name].feature
+            chunks = least_cache(stream.store, feature) // chunk_bytes(stream.store, feature)
+            cache = max(cache, stream.least_bytes(chunks))
+            stream.fit(cache)
+        out[name] = replace(spec, cache=cache)
     return out
 
 

@@ -12,6 +12,12 @@ threads read them. Which utterances share a batch is the plan's (`ser.train.batc
 A layered input's stream reads each of its layer sets by the same row numbers (an
 utterance's layer sets hold the same rows) into one cache, and stacks them as the
 in-memory table's [rows, L, D].
+
+The cache's bytes are what it holds and what its reader threads are reading: a read
+counts a whole chunk from before its bytes arrive, and the least recently used chunks
+make room for it. A chunk is read whole (its file is the unit); a dataset's stream
+(`compact`) then keeps it whole or as the rows it takes of it, so that a side that takes
+a few rows of each chunk caches its own rows, not the set's.
 """
 
 from __future__ import annotations
@@ -31,14 +37,20 @@ from ser.errors import StoreError
 #: Reader threads of a streamed input: reads of chunk files release the interpreter's
 #: lock; more than a few only queue on one disk.
 READERS = 2
+#: A chunk as the cache keeps it: its rows, and where they are some of the chunk's only,
+#: their offsets in it ([kept] int64, sorted; None: every row, in order).
+Kept = tuple[np.ndarray, "np.ndarray | None"]
 
 
 class RowStream:
     """The kept rows of set `name` of `store`, row r of the run's table being store row
     `store_rows[r]`; `first` [n]: each kept utterance's first store row, `lengths` [n]
-    its rows; a cache of at most `cache_bytes` of chunks (never fewer than two a set).
-    `layers`: a layered input's further layer sets, each with its kept utterances' first
-    store rows (the same `lengths`): rows are then [.., L, D], `name`'s first."""
+    its rows; a cache of at most `cache_bytes` of chunks, the chunks being read counted
+    (never fewer than two chunks a set). `layers`: a layered input's further layer sets,
+    each with its kept utterances' first store rows (the same `lengths`): rows are then
+    [.., L, D], `name`'s first. `compact`: a chunk of which the stream keeps fewer than
+    half the rows is cached as those rows alone (a dataset's side, spread over the set;
+    the trainer's tables keep every labelled utterance, and cache chunks whole)."""
 
     def __init__(
         self,
@@ -49,6 +61,7 @@ class RowStream:
         cache_bytes: int,
         readers: int = READERS,
         layers: Sequence[tuple[str, np.ndarray]] = (),
+        compact: bool = False,
     ) -> None:
         self.store, self.name = store, name
         self.first, self.lengths = first.astype(np.int64), lengths.astype(np.int64)
@@ -65,10 +78,15 @@ class RowStream:
             at = starts.astype(np.int64)
             chunk_rows, held = max(1, store.chunk_rows(other)), int(store.info(other).rows)
             self.sets.append((other, at, self._store_rows(at), chunk_rows, held))
-        chunk = max(s[3] for s in self.sets) * self.dim * self.dtype.itemsize
-        self.capacity = max(2 * len(self.sets), cache_bytes // max(chunk, 1))
-        self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
-        self._pending: dict[tuple[int, int], Future[np.ndarray]] = {}
+        self.chunk_bytes = max(s[3] for s in self.sets) * self.dim * self.dtype.itemsize
+        self.cache_bytes = max(2 * len(self.sets) * self.chunk_bytes, cache_bytes)
+        self.capacity = self.cache_bytes // max(self.chunk_bytes, 1)  # in whole chunks
+        self._cache: OrderedDict[tuple[int, int], Kept] = OrderedDict()  # (set, chunk) ->
+        self._cached = 0  # bytes the cache holds
+        self._reading = 0  # bytes of the chunks the reader threads are reading now
+        self.compact = compact
+        self._spans = [_spans(first, self.lengths) for _, first, *_ in self.sets] if compact else []
+        self._pending: dict[tuple[int, int], Future[Kept]] = {}
         self._lock = threading.Lock()
         self.readers = max(1, readers)
         self._pool = ThreadPoolExecutor(self.readers, thread_name_prefix="ser-stream")
@@ -88,8 +106,46 @@ class RowStream:
         layers = [(name, first) for name, first, *_ in self.sets[1:]]
         first, lengths = self.first, self.lengths
         return RowStream(
-            self.store, self.name, first, lengths, cache_bytes, readers=self.readers, layers=layers
+            self.store,
+            self.name,
+            first,
+            lengths,
+            cache_bytes,
+            readers=self.readers,
+            layers=layers,
+            compact=self.compact,
         )
+
+    def fit(self, cache_bytes: int) -> None:
+        """Cache at most `cache_bytes` from now on (never fewer than two chunks a set),
+        the least recently used chunks dropped to fit."""
+        with self._lock:
+            self.cache_bytes = max(2 * len(self.sets) * self.chunk_bytes, cache_bytes)
+            self.capacity = self.cache_bytes // max(self.chunk_bytes, 1)
+            self._evict(0)
+
+    def index_bytes(self) -> int:
+        """The bytes of the stream's own row index: each row's store row and each
+        utterance's first row and span, a set's."""
+        spans = sum(a.nbytes for spans in self._spans for a in spans)
+        return sum(s[2].nbytes + s[1].nbytes for s in self.sets) + self.lengths.nbytes + spans
+
+    def least_bytes(self, chunks: int) -> int:
+        """The bytes the `chunks` largest of the chunks this stream takes rows of are
+        cached as (whole, or the rows it takes of them), a layered input's of each set:
+        a cache of a window's chunks, for a side spread thinly over the set."""
+        total = 0
+        for _, _, store_rows, chunk_rows, _ in self.sets:
+            counts = np.bincount(store_rows // chunk_rows)
+            few = self.compact & (2 * counts < chunk_rows)
+            cached = np.where(few, counts, chunk_rows * (counts > 0))  # rows a chunk
+            total += int(np.sort(cached)[::-1][:chunks].sum())
+        return total * self.dim * self.dtype.itemsize
+
+    @property
+    def cached_bytes(self) -> int:
+        """The bytes the cache holds now."""
+        return self._cached
 
     @property
     def rows(self) -> int:
@@ -113,13 +169,15 @@ class RowStream:
             chunk, offset = np.divmod(store_rows[kept], chunk_rows)
             for k in np.unique(chunk):
                 at = chunk == k
-                out[at, i] = self.chunk(int(k), i)[offset[at]]
+                held, offsets = self._chunk(int(k), i)
+                within = offset[at] if offsets is None else np.searchsorted(offsets, offset[at])
+                out[at, i] = held[within]
         rows = torch.from_numpy(out).view(*index.shape, *self.shape)
         return rows.to(index.device, non_blocking=True)
 
-    def chunk(self, k: int, i: int = 0) -> np.ndarray:
-        """Store chunk k's rows of set i (a layered input's), from the cache or read (by
-        a reader thread: one read of a chunk however many ask for it at once)."""
+    def _chunk(self, k: int, i: int = 0) -> Kept:
+        """Store chunk k's kept rows of set i (a layered input's), from the cache or read
+        (by a reader thread: one read of a chunk however many ask for it at once)."""
         with self._lock:
             if (i, k) in self._cache:
                 self._cache.move_to_end((i, k))
@@ -144,26 +202,46 @@ class RowStream:
                     if (i, k) not in self._cache and (i, k) not in self._pending:
                         self._submit(i, k)
 
-    def _submit(self, i: int, k: int) -> Future[np.ndarray]:
+    def _submit(self, i: int, k: int) -> Future[Kept]:
         """A read of set i's chunk k on a reader thread (the lock held)."""
         future = self._pool.submit(self._read, i, k)
         self._pending[i, k] = future
         return future
 
-    def _read(self, i: int, k: int) -> np.ndarray:
+    def _read(self, i: int, k: int) -> Kept:
+        """Set i's chunk k read whole, kept as `_kept` keeps it. Its bytes count against
+        `cache_bytes` from before it is read: the cache and the reads in flight together
+        hold at most `cache_bytes`, or the chunks being read and the one just read where
+        those alone exceed it."""
         name, _, _, chunk_rows, total = self.sets[i]
-        lo = k * chunk_rows
+        lo, hi = k * chunk_rows, min((k + 1) * chunk_rows, total)
+        whole = (hi - lo) * self.dim * self.dtype.itemsize
+        with self._lock:
+            self._reading += whole
+            self._evict(0)
         try:
-            rows = self.store.read_rows(name, lo, min(lo + chunk_rows, total))
+            rows = self.store.read_rows(name, lo, hi)
         except (StoreError, OSError) as error:
+            with self._lock:
+                self._reading -= whole
             raise read_fault(self.store.path, name, error) from None
+        kept = _kept(rows, lo, self._spans[i]) if self.compact else (rows, None)
+        del rows  # a chunk of which few rows are kept: the others go now
         with self._lock:
             self.reads += 1
+            self._reading -= whole
             self._pending.pop((i, k), None)
-            self._cache[i, k] = rows
-            while len(self._cache) > self.capacity:
-                self._cache.popitem(last=False)
-        return rows
+            self._cache[i, k] = kept
+            self._cached += kept[0].nbytes
+            self._evict(1)
+        return kept
+
+    def _evict(self, keep: int) -> None:
+        """Drop the least recently used chunks but the last `keep` until the cache and
+        the reads in flight fit `cache_bytes` (the lock held)."""
+        while self._cached + self._reading > self.cache_bytes and len(self._cache) > keep:
+            _, (rows, _) = self._cache.popitem(last=False)
+            self._cached -= rows.nbytes
 
     def means(self, lengths: torch.Tensor) -> torch.Tensor:
         """[n, D] ([n, L, D]) float32 mean of each utterance's rows, summed row after row
@@ -180,12 +258,37 @@ class RowStream:
             out.index_add_(0, seg[r0:r1], piece.float())
         with self._lock:  # read once for the means: held no longer than they are summed
             self._cache.clear()
+            self._cached = 0
         scale = lengths.clamp_min(1).view(n, *[1] * len(self.shape)).to(out.dtype)
         return out / scale
 
     def close(self) -> None:
         """Stop the reader threads (reads in flight finish)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _spans(first: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The store rows the kept utterances hold, as sorted starts, their ends and the
+    running maximum of the ends (the key that finds the spans a chunk overlaps)."""
+    starts, at = np.unique(first, return_index=True)  # an utterance kept twice: once
+    ends = starts + lengths[at]
+    return starts, ends, np.maximum.accumulate(ends) if len(ends) else ends
+
+
+def _kept(rows: np.ndarray, lo: int, spans: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Kept:
+    """A chunk's rows (its first store row `lo`) as the cache keeps them: whole where the
+    stream keeps at least half of them, else only those it keeps (a test side's share of
+    a chunk: the rest read, never held)."""
+    starts, ends, reach = spans
+    hi = lo + len(rows)
+    j0, j1 = np.searchsorted(reach, lo, side="right"), np.searchsorted(starts, hi)
+    edges = np.zeros(len(rows) + 1, dtype=np.int64)  # +1 where a span starts, -1 after it
+    np.add.at(edges, np.clip(starts[j0:j1], lo, hi) - lo, 1)
+    np.add.at(edges, np.clip(ends[j0:j1], lo, hi) - lo, -1)
+    offsets = np.flatnonzero(np.cumsum(edges[:-1]) > 0)
+    if 2 * len(offsets) >= len(rows):
+        return rows, None
+    return rows[offsets], offsets
 
 
 def read_fault(path: Path, name: str, error: StoreError | OSError) -> StoreError:

@@ -6,6 +6,7 @@ spawned) reading streamed rows of their own."""
 from __future__ import annotations
 
 import pickle
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from torch.utils.data import DataLoader
 import ser
 import ser.cache.store as store_module
 from ser.api.dataset import FeatureBatch, FeatureDataset
+from ser.api.rows import batch_room
 from ser.cache import FeatureStore
 from ser.errors import ConfigError
 from ser.runtime.units import human_bytes
@@ -246,3 +248,57 @@ def test_every_sets_item_shape_is_said_a_layered_inputs_layers_too(chunked: Path
         assert item.features[name].shape[1:] == shape[1:] if shape[0] is None else shape
     batch = data.collate([data[0], data[1]])
     assert batch.x["enc.L0-2"].shape[2:] == (3, 6)  # [B, T, L, dim]
+
+
+WIDE = "hubert-wide"
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """480 utterances of 2048-d float16 frames (about 8 MB) in 64 KiB chunks."""
+    path = tmp_path_factory.mktemp("wide") / "features.zarr"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store_module, "CHUNK_BYTES", 64 * 2**10)
+        labelled_store(path, {WIDE: ("hubert", "audio", "frame", 2048, "float16")}, per_dialog=48)
+    return path
+
+
+@pytest.mark.parametrize("every", [1, 4])  # a whole set; a side of a quarter of each chunk
+def test_a_streamed_pass_holds_its_chunks_within_what_its_batches_leave(
+    wide: Path, every: int
+) -> None:
+    """The chunk cache and the chunks being read (numpy's, which tracemalloc sees) stay
+    within the budget less the room its batches take (torch's, which it does not); the
+    allowance is the interpreter's own objects (a store's metadata read, until collected)."""
+    ids = [str(u) for u in FeatureDataset(wide, WIDE).data.utt_ids[::every]]
+    streamed = FeatureDataset(wide, WIDE, ids=ids, memory_budget="1.5MB")
+    held = FeatureDataset(wide, WIDE, ids=ids)
+    assert streamed.streamed == (WIDE,)
+    expected = [held.collate(held.__getitems__(b)) for b in held.batches(4)]
+    sampler = streamed.batches(4)
+    room = streamed.budget - batch_room(streamed.data.features, 4)
+    tracemalloc.start()
+    try:
+        start, same = tracemalloc.get_traced_memory()[0], True
+        for want, b in zip(expected, sampler, strict=True):  # none kept: each compared
+            got = streamed.collate(streamed.__getitems__(b))
+            same = same and got.utt_ids == want.utt_ids and torch.equal(got.x[WIDE], want.x[WIDE])
+        peak = tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+    assert same  # a side's rows kept of each chunk: the same batches
+    assert room / 2 < peak <= room + 2**17  # the cache used, and no more
+
+
+def test_batches_a_budget_cannot_hold_beside_its_cache_leave_it_a_windows_chunks(
+    wide: Path,
+) -> None:
+    """Batches of 16 of up to 6 frames take 3 x 16 x 6 x 8 KiB in float32, more than the
+    budget: the cache keeps what reads an epoch's chunks about once, not two chunks."""
+    data = FeatureDataset(wide, WIDE, memory_budget="1MB")
+    stream = data.data.features[WIDE].stream
+    assert stream is not None and batch_room(data.data.features, 16) > data.budget
+    for batch in data.batches(16):
+        data.collate(data.__getitems__(batch))
+    chunks = -(-stream.total_store_rows // stream.chunk_rows)
+    assert stream.capacity > 2 and stream.reads < 1.5 * chunks  # 2.6 times at two chunks

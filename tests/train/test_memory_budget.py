@@ -123,6 +123,23 @@ def test_a_streamed_side_gives_the_same_batches_whatever_the_reader_threads(
     assert not all(torch.equal(x, y) for x, y in zip(first, other, strict=False))
 
 
+def test_a_stream_of_a_few_rows_of_each_chunk_caches_those_rows_alone(chunked: Path) -> None:
+    held, streamed = loaded(chunked, None), loaded(chunked, "4KB")
+    whole = streamed.features[FRAMES].stream
+    assert whole is not None
+    some = np.arange(0, len(whole.lengths), 4)  # every fourth utterance: a quarter of a chunk
+    first, lengths = whole.first[some], whole.lengths[some]
+    stream = RowStream(whole.store, FRAMES, first, lengths, 10**6, compact=True)
+    rows = stream.take(torch.arange(stream.rows))
+    table = held.features[FRAMES]
+    spans = zip(table.starts[some].tolist(), table.lengths[some].tolist(), strict=True)
+    index = torch.cat([torch.arange(s, s + n) for s, n in spans])
+    assert torch.equal(rows, table.rows(index))  # the same rows
+    width = int(np.prod(stream.shape)) * stream.dtype.itemsize
+    assert stream.reads > 1 and stream.cached_bytes == stream.rows * width  # its rows alone
+    assert stream.cached_bytes < stream.reads * stream.chunk_bytes / 2
+
+
 def test_a_streamed_side_reads_a_window_of_chunks_at_a_time(chunked: Path) -> None:
     reads, chunks = [], 0
     for windowed in (True, False):
