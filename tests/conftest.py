@@ -242,16 +242,20 @@ def _finetune_run(root: Path, tiny_models: Any, tmp: Path) -> Path:
     return tmp / "runs" / "ft"
 
 
+def _acted(factory: pytest.TempPathFactory, name: str, folder: str, write: Callable) -> Any:
+    """A tiny synthetic acted corpus (5 actors, 1 sentence) in `folder`, and its truth."""
+    from ser.synth.acted import ActedConfig
+
+    config = ActedConfig(actors=5, sentences=1)
+    return built_once(factory, name, lambda tmp: write(tmp / folder, config))
+
+
 @pytest.fixture(scope="session")
 def crema_d_corpus(tmp_path_factory: pytest.TempPathFactory):
     """A tiny synthetic CREMA-D root (5 actors, 1 sentence) and its truth."""
-    from ser.synth.acted import ActedConfig, write_crema_d
+    from ser.synth.acted import write_crema_d
 
-    return built_once(
-        tmp_path_factory,
-        "crema",
-        lambda tmp: write_crema_d(tmp / "CREMA-D", ActedConfig(actors=5, sentences=1)),
-    )
+    return _acted(tmp_path_factory, "crema", "CREMA-D", write_crema_d)
 
 
 @pytest.fixture(scope="session")
@@ -272,13 +276,9 @@ def crema_d_manifest_store(crema_d_corpus, tmp_path_factory: pytest.TempPathFact
 @pytest.fixture(scope="session")
 def ravdess_corpus(tmp_path_factory: pytest.TempPathFactory):
     """A tiny synthetic RAVDESS root (5 actors, 1 statement) and its truth."""
-    from ser.synth.acted import ActedConfig, write_ravdess
+    from ser.synth.acted import write_ravdess
 
-    return built_once(
-        tmp_path_factory,
-        "ravdess",
-        lambda tmp: write_ravdess(tmp / "RAVDESS", ActedConfig(actors=5, sentences=1)),
-    )
+    return _acted(tmp_path_factory, "ravdess", "RAVDESS", write_ravdess)
 
 
 @pytest.fixture(scope="session")

@@ -36,16 +36,23 @@ def meld_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built_once(tmp_path_factory, "heads", _meld_store)
 
 
-def _meld_store(root: Path) -> Path:
-    code, shown = ser("demo-corpus", root / "meld", "--layout", "meld")
+def _logmel_store(root: Path, layout: str, corpus: str) -> tuple[Path, int, str]:
+    """The synthetic `layout` corpus made in `root`/`corpus` and extracted to log-mel
+    features beside it: (the store, `ser extract`'s exit code and what it said)."""
+    code, shown = ser("demo-corpus", root / corpus, "--layout", layout)
     assert code == 0, shown
+    store = root / f"{corpus}.zarr"
+    code, shown = ser("extract", root / corpus, "--store", store, "--features", "logmel", "-q")
+    return store, code, shown
+
+
+def _meld_store(root: Path) -> Path:
     # The synthetic corpus leaves one utterance without audio, on purpose: it is named,
     # the exit code says so, and the store is complete without it.
-    code, shown = ser("extract", root / "meld", "--store", root / "m.zarr",
-                      "--features", "logmel", "--quiet")  # fmt: skip
+    store, _, shown = _logmel_store(root, "meld", "meld")
     assert "no wav file for this utterance" in shown, shown
-    assert "logmel80" in FeatureStore.open(root / "m.zarr").feature_sets()
-    return root / "m.zarr"
+    assert "logmel80" in FeatureStore.open(store).feature_sets()
+    return store
 
 
 @pytest.fixture(scope="session")
@@ -56,12 +63,9 @@ def msp_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _msp_store(root: Path) -> Path:
-    code, shown = ser("demo-corpus", root / "msp", "--layout", "msp-podcast")
+    store, code, shown = _logmel_store(root, "msp-podcast", "msp")
     assert code == 0, shown
-    code, shown = ser("extract", root / "msp", "--store", root / "p.zarr",
-                      "--features", "logmel", "--quiet")  # fmt: skip
-    assert code == 0, shown
-    return root / "p.zarr"
+    return store
 
 
 @pytest.fixture(scope="session")
@@ -72,9 +76,6 @@ def mosei_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _mosei_store(root: Path) -> Path:
-    code, shown = ser("demo-corpus", root / "mosei", "--layout", "cmu-mosei")
+    store, code, shown = _logmel_store(root, "cmu-mosei", "mosei")
     assert code == 0, shown
-    code, shown = ser("extract", root / "mosei", "--store", root / "e.zarr",
-                      "--features", "logmel", "--quiet")  # fmt: skip
-    assert code == 0, shown
-    return root / "e.zarr"
+    return store
