@@ -79,8 +79,7 @@ class RowStream:
             chunk_rows, held = max(1, store.chunk_rows(other)), int(store.info(other).rows)
             self.sets.append((other, at, self._store_rows(at), chunk_rows, held))
         self.chunk_bytes = max(s[3] for s in self.sets) * self.dim * self.dtype.itemsize
-        self.cache_bytes = max(2 * len(self.sets) * self.chunk_bytes, cache_bytes)
-        self.capacity = self.cache_bytes // max(self.chunk_bytes, 1)  # in whole chunks
+        self.cache_bytes = self._floored(cache_bytes)
         self._cache: OrderedDict[tuple[int, int], Kept] = OrderedDict()  # (set, chunk) ->
         self._cached = 0  # bytes the cache holds
         self._reading = 0  # bytes of the chunks the reader threads are reading now
@@ -120,9 +119,17 @@ class RowStream:
         """Cache at most `cache_bytes` from now on (never fewer than two chunks a set),
         the least recently used chunks dropped to fit."""
         with self._lock:
-            self.cache_bytes = max(2 * len(self.sets) * self.chunk_bytes, cache_bytes)
-            self.capacity = self.cache_bytes // max(self.chunk_bytes, 1)
+            self.cache_bytes = self._floored(cache_bytes)
             self._evict(0)
+
+    def _floored(self, cache_bytes: int) -> int:
+        """`cache_bytes`, but never fewer than two chunks a set."""
+        return max(2 * len(self.sets) * self.chunk_bytes, cache_bytes)
+
+    @property
+    def capacity(self) -> int:
+        """The cache's bytes in whole chunks."""
+        return self.cache_bytes // max(self.chunk_bytes, 1)
 
     def index_bytes(self) -> int:
         """The bytes of the stream's own row index: each row's store row and each
