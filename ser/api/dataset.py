@@ -159,9 +159,7 @@ class FeatureDataset(Dataset[Item]):
         return len(self.data)
 
     def __getitem__(self, index: int) -> Item:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"item {index} of a dataset of {len(self)}")
-        index %= len(self)
+        index = self._position(index)
         tables = self._tables()
         features = {}
         for spec in self.specs:
@@ -169,20 +167,32 @@ class FeatureDataset(Dataset[Item]):
             start, count = int(table.starts[index]), int(table.lengths_np[index])
             rows = self._normed(spec.name, table.rows(torch.arange(start, start + count)))
             features[spec.name] = rows[0] if spec.view == "vector" else rows
-        utt_id, label = str(self.data.utt_ids[index]), int(self.data.labels[index])
-        return Item(utt_id, label, features, index)
+        return self._item(index, features)
 
     def __getitems__(self, indices: Sequence[int]) -> list[Item]:
         """The items of a DataLoader's batch, the chunks of its streamed rows read at once
-        on the reader threads."""
+        on the reader threads, each item's rows written once, straight into the padded
+        batch that `collate` then gives (the items are views of it): a batch costs one
+        batch's memory, not its items' and then the batch's."""
+        at = np.asarray([self._position(int(i)) for i in indices], dtype=np.int64)
+        if not len(at):
+            return []
         tables = self._tables()
-        at = np.asarray(indices, dtype=np.int64) % max(len(self), 1)
         for name in self._streamed:
             tables[name].prefetch(at)
-        return [self[int(i)] for i in indices]
+        x, mask, lengths = {}, {}, {}
+        for spec in self.specs:
+            x[spec.name], lengths[spec.name] = self._padded(tables[spec.name], spec, at)
+            if spec.view != "vector":
+                mask[spec.name] = _mask(x[spec.name], lengths[spec.name])
+        items = [self._item(int(i), _unpadded(x, mask, lengths, j)) for j, i in enumerate(at)]
+        labels = torch.tensor([item.label for item in items], dtype=torch.long)
+        return _BatchItems(items, FeatureBatch(x, mask, labels, [i.utt_id for i in items]))
 
     def collate(self, items: Sequence[Item]) -> FeatureBatch:
         """`items` as one padded batch (a DataLoader's ``collate_fn``)."""
+        if isinstance(items, _BatchItems):
+            return items.batch  # built padded by `__getitems__`: the same tensors
         if not len(items):
             raise ValueError("collate takes at least one item: a batch of none has no shape")
         x, mask = {}, {}
@@ -191,12 +201,41 @@ class FeatureDataset(Dataset[Item]):
             if spec.view == "vector":
                 x[spec.name] = torch.stack(rows)  # [B, D] or [B, L, D]
                 continue
-            lengths = torch.tensor([len(r) for r in rows])
             x[spec.name] = pad_sequence(rows, batch_first=True)  # [B, T, D] or [B, T, L, D]
-            steps = torch.arange(x[spec.name].shape[1])
-            mask[spec.name] = steps < lengths.unsqueeze(1)  # [B, T]
+            mask[spec.name] = _mask(x[spec.name], torch.tensor([len(r) for r in rows]))
         labels = torch.tensor([item.label for item in items], dtype=torch.long)
         return FeatureBatch(x, mask, labels, [item.utt_id for item in items])
+
+    def _position(self, index: int) -> int:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"item {index} of a dataset of {len(self)}")
+        return index % len(self)
+
+    def _item(self, index: int, features: dict[str, torch.Tensor]) -> Item:
+        utt_id, label = str(self.data.utt_ids[index]), int(self.data.labels[index])
+        return Item(utt_id, label, features, index)
+
+    def _padded(
+        self, table: FeatureTable, spec: InputSpec, at: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Set `spec`'s rows of the items at `at`, float32 and z-scored as `_normed` makes
+        an item's, zero-padded: [B, T, ...] (an utterance-level set's [B, ...]), and
+        each item's rows [B]."""
+        starts, counts = table.starts[at].tolist(), torch.from_numpy(table.lengths_np[at])
+        vector, z = spec.view == "vector", (self.zscore or {}).get(spec.name)
+        out: torch.Tensor | None = None
+        for j, (start, count) in enumerate(zip(starts, counts.tolist(), strict=True)):
+            rows = table.rows(torch.arange(start, start + count))  # [count, ...]
+            if out is None:  # the first item's rows give the batch's shape
+                longest = 1 if vector else int(counts.max())
+                out = torch.zeros((len(at), longest, *rows.shape[1:]), dtype=torch.float32)
+            place = out[j, :count]
+            place.copy_(rows)
+            if z is not None:  # in place, the same arithmetic as `_normed`'s
+                place.sub_(z.mean).div_(z.std)
+        if out is None:
+            raise ValueError("a batch of no items has no shape")
+        return (out[:, 0] if vector else out), counts
 
     def batches(self, batch_size: int, seed: int | None = None) -> BlockBatches:
         """A DataLoader's ``batch_sampler``: the items in `batch_size` batches as `ser
@@ -291,6 +330,34 @@ class FeatureDataset(Dataset[Item]):
         data.features = without_streams(self.data.features, self._streamed)
         state["_pid"] = None
         return state
+
+
+def _mask(padded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """[B, T] bool: True on each item's real rows of `padded` [B, T, ...]."""
+    return torch.arange(padded.shape[1]) < lengths.unsqueeze(1)
+
+
+class _BatchItems(list[Item]):
+    """A DataLoader batch's items (`FeatureDataset.__getitems__`), each item's features
+    views of `batch`, which `collate` gives as it is; a collate of one's own sees items."""
+
+    def __init__(self, items: list[Item], batch: FeatureBatch) -> None:
+        super().__init__(items)
+        self.batch = batch
+
+
+def _unpadded(
+    x: Mapping[str, torch.Tensor],
+    mask: Mapping[str, torch.Tensor],
+    lengths: Mapping[str, torch.Tensor],
+    j: int,
+) -> dict[str, torch.Tensor]:
+    """Item j's features in a padded batch, views of it: [T_j, ...] a sequence set's (one
+    with a mask), [...] an utterance-level set's."""
+    return {
+        name: rows[j, : int(lengths[name][j])] if name in mask else rows[j]
+        for name, rows in x.items()
+    }
 
 
 def _checked(zscore: Mapping[str, ZScore], dims: Mapping[str, int]) -> dict[str, ZScore]:

@@ -24,13 +24,15 @@ from ser.extract.progress import progress_bar
 from ser.runtime.units import human_bytes, parse_size
 from ser.train.data import FeatureTable, TrainData
 from ser.train.placement import chunk_bytes, decide, default_budget, least_cache
-from ser.train.stream import RowStream
+from ser.train.stream import READERS, RowStream
 
-#: Chunks of each set a held set's reading caches: the piece being copied and the next.
-READ_CHUNKS = 4
+#: Chunks of each set a held set's reading caches: the piece being copied and the next,
+#: and a buffer for each reader thread to read a chunk into.
+READ_CHUNKS = 4 + READERS
 #: The batches a streamed dataset's budget leaves room for beside its chunk caches once
-#: `FeatureDataset.batches` says their size: the one being made (its float32 items, then
-#: their padded batch) and the one before it, which a loop holds while it asks for the next.
+#: `FeatureDataset.batches` says their size: the one being made, the one before it, which
+#: a loop holds while it asks for the next, and the padded copy a collate of one's own
+#: makes of its items (`FeatureDataset.collate` makes none: the items are views of it).
 BATCH_COPIES = 3
 
 

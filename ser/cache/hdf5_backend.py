@@ -288,9 +288,11 @@ class Hdf5Backend:
             data = f[name][DATA]
             return self._read_rows(data, f"{name}/{DATA}", 0, data.shape[0])
 
-    def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
+    def read_rows(
+        self, name: str, start: int, stop: int, out: np.ndarray | None = None
+    ) -> np.ndarray:
         with self._open() as f:
-            return self._read_rows(f[name][DATA], f"{name}/{DATA}", start, stop)
+            return self._read_rows(f[name][DATA], f"{name}/{DATA}", start, stop, out)
 
     def nbytes(self, name: str) -> int:
         with self._open() as f:  # a set's group holds datasets only (names have no "/")
@@ -340,10 +342,18 @@ class Hdf5Backend:
             raise DamagedMetadata(self.path, part, self.path, reason, where)
         return attrs
 
-    def _read_rows(self, data: h5py.Dataset, where: str, start: int, stop: int) -> np.ndarray:
-        """Rows ``start:stop`` in one ``read_direct``; DamagedChunks naming each chunk that
-        fails its checksum."""
-        out = np.empty((stop - start, *data.shape[1:]), data.dtype)
+    def _read_rows(
+        self,
+        data: h5py.Dataset,
+        where: str,
+        start: int,
+        stop: int,
+        into: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Rows ``start:stop`` in one ``read_direct`` (into the first rows of `into` where
+        given); DamagedChunks naming each chunk that fails its checksum."""
+        shape = (stop - start, *data.shape[1:])
+        out = np.empty(shape, data.dtype) if into is None else into[: shape[0]]
         if not out.size:
             return out
         try:

@@ -362,11 +362,14 @@ class FeatureStore(TranscriptSets, StoreHealth):
             raise StoreError(f"{self.path}: feature set {name!r} has no offsets array")
         return offsets.astype(np.int64)
 
-    def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
+    def read_rows(
+        self, name: str, start: int, stop: int, out: np.ndarray | None = None
+    ) -> np.ndarray:
         """Rows ``start:stop`` of a set's data (read chunk-aligned, they are copied
-        straight from its chunk files); StoreError naming damaged rows as `read` does."""
+        straight from its chunk files), into the first rows of `out` where given (a reader's
+        buffer, used again for each read); StoreError naming damaged rows as `read` does."""
         try:
-            return self._backend.read_rows(name, start, stop)
+            return self._backend.read_rows(name, start, stop, out)
         except DamagedChunks as damaged:
             held = self._backend.read_array(name, "offsets")
             recorded = "corpus_root" in self.attrs

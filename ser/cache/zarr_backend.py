@@ -254,8 +254,10 @@ class ZarrBackend:
     def read_data(self, name: str) -> np.ndarray:
         return self.read_rows(name, 0, self._data(name).shape[0])
 
-    def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
-        return _read_rows(self._stored(name, DATA), start, stop)
+    def read_rows(
+        self, name: str, start: int, stop: int, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        return _read_rows(self._stored(name, DATA), start, stop, out)
 
     def nbytes(self, name: str) -> int:
         return folder_bytes(self.path / name)
@@ -388,15 +390,23 @@ def _checksummed(array: zarr.Array) -> bool:
     return any(isinstance(codec, Crc32cCodec) for codec in codecs)
 
 
-def _read_rows(stored: _Stored, start: int, stop: int) -> np.ndarray:
-    """Rows ``start:stop``; chunk files copied straight into the output when possible,
-    their crc32c checked there; DamagedChunks naming every chunk that fails."""
+def _read_rows(
+    stored: _Stored, start: int, stop: int, into: np.ndarray | None = None
+) -> np.ndarray:
+    """Rows ``start:stop`` (into the first rows of `into` where given); chunk files
+    copied straight into the output when possible, their crc32c checked there;
+    DamagedChunks naming every chunk that fails."""
     array = stored.array
     chunk_rows = array.chunks[0]
     layout = _chunk_layout(array)
     if start % chunk_rows or layout is None:
-        return _read_checked(stored, start, stop)
-    out = np.empty((stop - start, array.shape[1]), dtype=array.dtype)
+        rows = _read_checked(stored, start, stop)
+        if into is None:
+            return rows
+        into[: len(rows)] = rows
+        return into[: len(rows)]
+    shape = (stop - start, array.shape[1])
+    out = np.empty(shape, dtype=array.dtype) if into is None else into[: shape[0]]
     flat = memoryview(out.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
     chunk_bytes = chunk_rows * array.shape[1] * out.itemsize
     damaged = []

@@ -16,8 +16,10 @@ in-memory table's [rows, L, D].
 The cache's bytes are what it holds and what its reader threads are reading: a read
 counts a whole chunk from before its bytes arrive, and the least recently used chunks
 make room for it. A chunk is read whole (its file is the unit); a dataset's stream
-(`compact`) then keeps it whole or as the rows it takes of it, so that a side that takes
-a few rows of each chunk caches its own rows, not the set's.
+(`compact`) reads it into its reader's buffer (one a thread, counted in the cache's
+bytes, used again for every chunk) and caches a copy of the chunk or of the rows it takes
+of it, so that a side that takes a few rows of each chunk caches its own rows, not the
+set's, and the C allocator is left no freed chunk-sized block to keep.
 """
 
 from __future__ import annotations
@@ -79,15 +81,16 @@ class RowStream:
             chunk_rows, held = max(1, store.chunk_rows(other)), int(store.info(other).rows)
             self.sets.append((other, at, self._store_rows(at), chunk_rows, held))
         self.chunk_bytes = max(s[3] for s in self.sets) * self.dim * self.dtype.itemsize
+        self.compact, self.readers = compact, max(1, readers)
         self.cache_bytes = self._floored(cache_bytes)
         self._cache: OrderedDict[tuple[int, int], Kept] = OrderedDict()  # (set, chunk) ->
         self._cached = 0  # bytes the cache holds
         self._reading = 0  # bytes of the chunks the reader threads are reading now
-        self.compact = compact
+        self._buffered = 0  # bytes of the reader threads' buffers (a compact stream's)
+        self._buffers = threading.local()
         self._spans = [_spans(first, self.lengths) for _, first, *_ in self.sets] if compact else []
         self._pending: dict[tuple[int, int], Future[Kept]] = {}
         self._lock = threading.Lock()
-        self.readers = max(1, readers)
         self._pool = ThreadPoolExecutor(self.readers, thread_name_prefix="ser-stream")
         self.reads = 0  # chunks read from the store (a measure of the plan's locality)
 
@@ -123,8 +126,10 @@ class RowStream:
             self._evict(0)
 
     def _floored(self, cache_bytes: int) -> int:
-        """`cache_bytes`, but never fewer than two chunks a set."""
-        return max(2 * len(self.sets) * self.chunk_bytes, cache_bytes)
+        """`cache_bytes`, but never fewer than two chunks a set, and a compact stream's
+        reader buffers besides."""
+        buffers = self.readers * self.chunk_bytes if self.compact else 0
+        return max(2 * len(self.sets) * self.chunk_bytes + buffers, cache_bytes)
 
     @property
     def capacity(self) -> int:
@@ -227,7 +232,7 @@ class RowStream:
             self._reading += whole
             self._evict(0)
         try:
-            rows = self.store.read_rows(name, lo, hi)
+            rows = self.store.read_rows(name, lo, hi, self._buffer() if self.compact else None)
         except (StoreError, OSError) as error:
             with self._lock:
                 self._reading -= whole
@@ -243,10 +248,24 @@ class RowStream:
             self._evict(1)
         return kept
 
+    def _buffer(self) -> np.ndarray:
+        """[chunk rows, D] this reader thread's buffer, that a compact stream reads each
+        chunk into before keeping its rows: used again for every read, it leaves the C
+        allocator no freed chunk to keep (counted against `cache_bytes` from its making)."""
+        buffer: np.ndarray | None = getattr(self._buffers, "rows", None)
+        if buffer is None:
+            with self._lock:
+                self._buffered += self.chunk_bytes
+                self._evict(0)
+            rows = self.chunk_bytes // (self.dim * self.dtype.itemsize)
+            buffer = self._buffers.rows = np.empty((rows, self.dim), self.dtype)
+        return buffer
+
     def _evict(self, keep: int) -> None:
-        """Drop the least recently used chunks but the last `keep` until the cache and
-        the reads in flight fit `cache_bytes` (the lock held)."""
-        while self._cached + self._reading > self.cache_bytes and len(self._cache) > keep:
+        """Drop the least recently used chunks but the last `keep` until the cache, the
+        reads in flight and the readers' buffers fit `cache_bytes` (the lock held)."""
+        held = self._reading + self._buffered
+        while self._cached + held > self.cache_bytes and len(self._cache) > keep:
             _, (rows, _) = self._cache.popitem(last=False)
             self._cached -= rows.nbytes
 
@@ -294,7 +313,7 @@ def _kept(rows: np.ndarray, lo: int, spans: tuple[np.ndarray, np.ndarray, np.nda
     np.add.at(edges, np.clip(ends[j0:j1], lo, hi) - lo, -1)
     offsets = np.flatnonzero(np.cumsum(edges[:-1]) > 0)
     if 2 * len(offsets) >= len(rows):
-        return rows, None
+        return rows.copy(), None  # `rows` is its reader's buffer
     return rows[offsets], offsets
 
 

@@ -110,6 +110,28 @@ def test_held_and_streamed_items_are_the_same(
             torch.testing.assert_close(item.features[name], want, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize(("features", "budget", "streams"), STREAMED)
+def test_a_batch_is_written_once_its_items_views_of_it(
+    chunked: Path, features: str, budget: str, streams: tuple[str, ...]
+) -> None:
+    """A DataLoader's batch (`__getitems__`, then `collate`) holds its rows once: each
+    item's rows written straight into the padded batch, z-scored there, the items views
+    of it; the same tensors as the items padded one by one."""
+    ids = side(chunked, features)
+    data = ser.FeatureDataset(
+        chunked, features, ids=ids, classes="4", memory_budget=budget, normalize="train"
+    )
+    assert data.streamed == streams
+    for indices in data.batches(5, seed=1):
+        items = data.__getitems__(indices)
+        got = data.collate(items)
+        assert_same_batches([got], [data.collate([data[i] for i in indices])])
+        for item in items:
+            for name, rows in item.features.items():
+                shared = got.x[name].untyped_storage().data_ptr()
+                assert rows.untyped_storage().data_ptr() == shared
+
+
 def test_a_side_reads_and_holds_its_own_rows_only(
     chunked: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -118,9 +140,9 @@ def test_a_side_reads_and_holds_its_own_rows_only(
     read: list[tuple[str, int, int]] = []
     rows_of = FeatureStore.read_rows
 
-    def counted(self: FeatureStore, name: str, start: int, stop: int) -> np.ndarray:
+    def counted(self: FeatureStore, name: str, start: int, stop: int, out: Any = None) -> Any:
         read.append((name, start, stop))
-        return rows_of(self, name, start, stop)
+        return rows_of(self, name, start, stop, out)
 
     def whole(*_: Any) -> None:
         raise AssertionError("a whole set was read")
