@@ -4,14 +4,16 @@ are the others), counted by decoding it as the loader does (`ser.corpus.audio.co
 so that its sets' row counts are known before extraction (`row_counts`) and their rows
 are written once, at their place.
 
-`ser extract` has most of them for nothing: the audio prints decode the utterances' audio
-before the passes (`ser.extract.audio_prints`). `count_lengths` decodes what they left
-(audio that gave no print before, now checked by none), each source once, on the
-process's cores; a clip is decoded by its span as the loader decodes it, so the clips of
-one file decode it about once between them. A source that does not decode counts 0: the
-runner fails it, as it fails a missing file. The pass shows its progress as a corpus
-read shows its passes (`ser.runtime.progress.read_progress`: count, rate, ETA; nothing
-under -q): decoding costs 0.2-3.3 ms of CPU a second of audio (benchmarks/README.md).
+Decoding is dear beside a GPU's encoder (MELD's AAC 4 ms an audio second, up to 6x
+HuBERT-base on an H200: benchmarks/README.md, "How fast are MELD's clips, MP3 and Ogg
+decoded"), so `ser extract` takes most lengths from a decode it makes anyway: the audio
+prints decode the utterances' audio before the passes (`ser.extract.audio_prints`).
+`count_lengths` decodes what they left (audio that gave no print before, which no check
+decodes), each source once, on the process's cores; a clip is decoded by its span as the
+loader decodes it, so the clips of one file decode it about once between them. A source
+that does not decode counts 0: the runner fails it, as it fails a missing file. The pass
+shows its progress as a corpus read shows its passes (`ser.runtime.progress.read_progress`:
+count, rate, ETA; nothing under -q).
 """
 
 from __future__ import annotations

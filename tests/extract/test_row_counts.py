@@ -119,6 +119,9 @@ def test_a_length_the_header_cannot_say_is_counted_as_decoding_gives(
     assert any(expected) and not all(expected)  # some decode, some do not
     predicted = predicted_rows(LogmelExtractor(), "frame", sources, lengths)
     assert predicted.tolist() == [0 if n == 0 else 1 + n // 160 for n in expected]
+    fast = Viewed(clips[1], "u0", View("speed", 1.1))  # a view of it: its audio's count
+    view_rows = predicted_rows(LogmelExtractor(), "frame", [fast], lengths).tolist()
+    assert view_rows == [1 + len(fast.load(16000)) // 160]
 
 
 def test_the_count_says_how_far_it_is_as_a_corpus_read_does(
