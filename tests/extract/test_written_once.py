@@ -154,8 +154,9 @@ def missed(by: int):  # type: ignore[no-untyped-def]
     """Row counts predicted `by` rows off for the fourth utterance of every frame set."""
     wrong = row_counts.predicted_sets
 
-    def off(extractor, specs, sources):  # type: ignore[no-untyped-def]
-        counts = {name: rows.copy() for name, rows in wrong(extractor, specs, sources).items()}
+    def off(extractor, specs, sources, lengths):  # type: ignore[no-untyped-def]
+        found = wrong(extractor, specs, sources, lengths)
+        counts = {name: rows.copy() for name, rows in found.items()}
         for spec in specs:
             counts[spec.name][3] += by * (spec.attrs["level"] == "frame")
         return counts
@@ -286,16 +287,10 @@ def lossy_today(
     return lossy_corpora[kind], store
 
 
-def test_lossy_audio_is_placed_with_the_staged_bytes(
-    lossy_today: tuple[list[str], Path],
-    tiny_models,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:  # type: ignore[no-untyped-def]
-    """No row staged, the audio decoded for its prints alone (their lengths are the
-    counts), and the bytes, offsets, failures and receipt of the staged layout."""
-    corpus, today = lossy_today
-    placed, staging, counted = [], [], []
+def writers_watched(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
+    """The sets given a writer placing their rows, and those given one staging them."""
+    placed: list[str] = []
+    staging: list[str] = []
     opened, staged_writer = FeatureStore.scattered_writer, FeatureStore.shard_writer
 
     def placing(self, name, counts):  # type: ignore[no-untyped-def]
@@ -303,15 +298,34 @@ def test_lossy_audio_is_placed_with_the_staged_bytes(
         placed.append(name) if writer is not None else None
         return writer
 
-    def staging_writer(self, name):  # type: ignore[no-untyped-def]
+    def staged_by(self, name):  # type: ignore[no-untyped-def]
         staging.append(name)
         return staged_writer(self, name)
 
     monkeypatch.setattr(FeatureStore, "scattered_writer", placing)
-    monkeypatch.setattr(FeatureStore, "shard_writer", staging_writer)
-    monkeypatch.setattr(decoded_lengths, "count_decoded", lambda s: counted.append(s))
+    monkeypatch.setattr(FeatureStore, "shard_writer", staged_by)
+    return placed, staging
+
+
+def test_lossy_audio_is_placed_with_the_staged_bytes(
+    lossy_today: tuple[list[str], Path],
+    tiny_models,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # type: ignore[no-untyped-def]
+    """No row staged nor counted in the disk estimate, the audio decoded for its prints
+    alone (their lengths are the counts), and the bytes, offsets, failures and receipt
+    of the staged layout."""
+    corpus, today = lossy_today
+    placed, staging = writers_watched(monkeypatch)
+    counted: list[object] = []
+    monkeypatch.setattr(decoded_lengths, "count_decoded", counted.append)
+    estimated: list[list[list[bool]]] = []
+    peak = run.peak_bytes
+    monkeypatch.setattr(run, "peak_bytes", lambda *a: estimated.append(a[2]) or peak(*a))
     extract_audio(corpus, tmp_path / today.name, tiny_models)
     assert sorted(placed) == sorted(AUDIO_SETS) and staging == [] and counted == []
+    assert [flag for flags in estimated[0] for flag in flags] == [True] * len(AUDIO_SETS)
     same_stores(tmp_path / today.name, today, sets=AUDIO_SETS)
 
 
@@ -324,14 +338,13 @@ def test_audio_its_prints_did_not_decode_is_counted_by_a_pass_of_its_own(
     """The prints give no length (as for audio that gave no print before): a pass decodes
     each file, telling how far it is, and the sets are placed all the same."""
     made = audio_prints.add_prints
-    monkeypatch.setattr(run, "add_prints", lambda *a: made(*a) and {})
-    placed: list[str] = []
-    opened = FeatureStore.scattered_writer
-    monkeypatch.setattr(
-        FeatureStore,
-        "scattered_writer",
-        lambda self, name, counts: placed.append(name) or opened(self, name, counts),
-    )
+
+    def printed_only(*args):  # type: ignore[no-untyped-def]
+        made(*args)
+        return {}
+
+    monkeypatch.setattr(run, "add_prints", printed_only)
+    placed, staging = writers_watched(monkeypatch)
     told: list[tuple[str, int, int]] = []
 
     @contextlib.contextmanager
@@ -340,5 +353,5 @@ def test_audio_its_prints_did_not_decode_is_counted_by_a_pass_of_its_own(
 
     monkeypatch.setattr(decoded_lengths, "read_progress", shown)
     extract_audio(lossy_corpora["mp3"], tmp_path / "f.zarr", tiny_models, quiet=False)
-    assert sorted(placed) == sorted(AUDIO_SETS)
+    assert sorted(placed) == sorted(AUDIO_SETS) and staging == []
     assert told == [(decoded_lengths.AUDIO_LENGTHS, n, 8) for n in range(1, 9)]
