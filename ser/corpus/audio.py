@@ -124,7 +124,7 @@ def decode_mono(source: AudioSource) -> tuple[np.ndarray, int]:
     return mono, rate
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one an utterance: 150,000 of them for MSP-Podcast
 class Counted:
     """A source's length counted by decoding it (`count_decoded`): `samples` mono at its
     file's `rate`; 0 samples where it does not decode."""

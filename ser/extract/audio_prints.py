@@ -18,9 +18,10 @@ Where a print cannot be made (audio missing or unreadable) it is "" and the utte
 left out of the comparison; the feature sets name the reason. Before an audio set is
 extracted into a store that has its prints, they are made again and compared
 (`refuse_changed_audio`): sets from two versions of the corpus never share a store.
-Either way every utterance's audio is decoded here before any set is extracted, so the
-length each decoded to comes back with the prints (`Lengths`): the exact row counts of
-audio whose header cannot say its length (MP3, Ogg, FFmpeg's formats), at no further cost.
+Either way the audio is decoded here before any set is extracted (all but that of
+utterances whose print could not be made before), so the length each decoded to comes
+back with the prints (`Lengths`): the exact row counts of audio whose header cannot say
+its length (MP3, Ogg, FFmpeg's formats: `ser.extract.decoded_lengths`), for nothing more.
 
 >>> import tempfile, numpy as np, soundfile
 >>> folder = Path(tempfile.mkdtemp())

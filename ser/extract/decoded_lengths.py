@@ -24,16 +24,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ser.corpus.audio import AudioSource, Clip, Lengths, count_decoded, exact_info, source_path
+from ser.corpus.audio import AudioSource, Lengths, count_decoded, exact_info, source_path
+from ser.extract.row_counts import Source
 from ser.extract.views import Viewed
 from ser.runtime.progress import read_progress
 from ser.runtime.threads import cpu_budget
 
 #: The pass's name, as its progress shows it.
 AUDIO_LENGTHS = "audio lengths"
-
-# What the runner hands an extractor per utterance (`ser.extract.shards.Source`).
-Source = Path | Clip | Viewed | str | None
 
 
 def count_lengths(
