@@ -1,13 +1,16 @@
-"""Extraction's audio loading from MELD-like .mp4 clips against the same audio as wavs:
-utterances per second and peak memory.
+"""Extraction's audio loading from MELD-like .mp4 clips, MP3 and Ogg against the same audio
+as wavs: utterances per second and peak memory.
 
 Writes `--utterances` clips of 2-8 s of the synthetic speech (`ser.synth.acted.speech`,
-seeded) three ways: a 16 kHz mono PCM wav (what a user cut from a clip), the release's
-48 kHz stereo AAC .mp4 (FFmpeg decodes it) and the same 48 kHz stereo as a PCM wav
-(libsndfile, resampled as the mp4 is: what the container costs beside the rate). Each
+seeded) six ways: a 16 kHz mono PCM wav (what a user cut from a clip), the release's
+48 kHz stereo AAC .mp4 (FFmpeg decodes it), the same 48 kHz stereo as a PCM wav
+(libsndfile, resampled as the mp4 is: what the container costs beside the rate), and
+libsndfile's MP3 (16 kHz mono), Ogg Vorbis (16 kHz mono) and Ogg Opus (48 kHz mono). Each
 case runs in a fresh process, the cases in turn, `--runs` times: every file's header
 (`audio_info`, what reading a corpus does), then every file decoded to 16 kHz mono
-(`load_audio(path, 16000)`, what `ser extract` does per utterance), timed after one
+(`load_audio(path, 16000)`, what `ser extract` does per utterance), then counted
+(`count_decoded`: decoded at its own rate, what gives a row count where the header
+cannot), timed after one
 untimed pass (page cache warm); the process's peak RSS after imports and at the end, and
 the most one utterance's decoding holds at once (tracemalloc: Python's and numpy's
 allocations, not FFmpeg's own buffers). A fourth case reads the 16 kHz wavs with PyAV
@@ -38,7 +41,10 @@ from ser.synth import audio
 from ser.synth.acted import speech, voice_of
 from ser.synth.encode import write_encoded
 
-CASES = ("wav16k-mono", "mp4-48k-stereo-aac", "wav48k-stereo")
+CASES = (
+    "wav16k-mono", "mp4-48k-stereo-aac", "wav48k-stereo",
+    "mp3-16k-mono", "ogg-vorbis-16k-mono", "ogg-opus-48k-mono",
+)  # fmt: skip
 #: Each measured case: the folder it reads and how (ser's `load_audio`, or PyAV alone).
 MEASURED = {**{case: (case, "ser") for case in CASES}, "wav16k-mono-by-ffmpeg": (CASES[0], "av")}
 
@@ -57,13 +63,18 @@ def write_clips(folder: Path, n: int, seed: int = 0) -> float:
         stereo = np.stack([high, 0.8 * high], axis=1)  # [n, 2]
         write_encoded(folder / CASES[1] / f"u{i}.mp4", stereo, 48000)
         soundfile.write(folder / CASES[2] / f"u{i}.wav", stereo, 48000, "PCM_16")
+        soundfile.write(folder / CASES[3] / f"u{i}.mp3", mono, audio.SAMPLE_RATE, format="MP3")
+        soundfile.write(
+            folder / CASES[4] / f"u{i}.ogg", mono, audio.SAMPLE_RATE, format="OGG", subtype="VORBIS"
+        )
+        soundfile.write(folder / CASES[5] / f"u{i}.ogg", high, 48000, format="OGG", subtype="OPUS")
     return seconds
 
 
 CHILD = """
 import json, sys, time, tracemalloc
 from pathlib import Path
-from ser.corpus.audio import audio_info, load_audio
+from ser.corpus.audio import audio_info, count_decoded, load_audio
 
 def peak_rss_mib():  # this process's own high-water mark (ru_maxrss counts the parent's)
     status = Path("/proc/self/status").read_text().splitlines()
@@ -95,6 +106,11 @@ header_s = time.perf_counter() - started
 started = time.perf_counter()
 samples = sum(len(load_audio(path, 16000)) for path in paths)
 decode_s = time.perf_counter() - started
+started = time.perf_counter()
+if sys.argv[2] == "ser":
+    for path in paths:
+        count_decoded(path)
+count_s = time.perf_counter() - started
 peak = peak_rss_mib()
 tracemalloc.start()
 traced = 0
@@ -104,6 +120,7 @@ for path in paths:  # what one utterance's decoding holds at its peak (numpy's a
     traced = max(traced, tracemalloc.get_traced_memory()[1])
 print(json.dumps({
     "files": len(paths), "header_s": header_s, "decode_s": decode_s, "samples": samples,
+    "count_s": count_s,
     "rss_after_imports_mib": rss, "peak_rss_mib": peak, "traced_peak_mib": traced / 2**20,
 }))
 """
@@ -132,6 +149,8 @@ def summary(runs: dict[str, list[dict[str, Any]]], seconds: float) -> dict[str, 
         files = found[0]["files"]
         rows[case] = {
             "utt_per_s": round(files / decode, 1), "ms_per_utt": round(1000 * decode / files, 2),
+            "count_ms_per_audio_s": round(1000 * min(r["count_s"] for r in found) / seconds, 3),
+            "decode_ms_per_audio_s": round(1000 * decode / seconds, 3),
             "audio_x_realtime": round(seconds / decode, 1),
             "headers_per_s": round(files / header, 1),
             "peak_rss_mib": round(max(r["peak_rss_mib"] for r in found), 1),

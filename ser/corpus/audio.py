@@ -32,8 +32,12 @@ __all__ = [
     "AudioInfo",
     "AudioSource",
     "Clip",
+    "Counted",
+    "Lengths",
     "audio_info",
+    "count_decoded",
     "cut_short",
+    "decode_mono",
     "decoded_length",
     "decoders",
     "exact_info",
@@ -98,6 +102,15 @@ def load_audio(source: AudioSource, sample_rate: int) -> np.ndarray:
     `sample_rate` Hz; `AudioError` naming the file for one that cannot be read whole
     (missing, empty, undecodable, or ending before its header or the clip says, with how
     much was read)."""
+    mono, rate = decode_mono(source)
+    if rate != sample_rate:
+        mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def decode_mono(source: AudioSource) -> tuple[np.ndarray, int]:
+    """`load_audio` of `source` at its file's own rate, never resampled: float32 mono
+    `[n_samples]` and that rate."""
     path = _existing(source_path(source))
     span = (source.start, source.end) if isinstance(source, Clip) else None
     try:
@@ -108,9 +121,35 @@ def load_audio(source: AudioSource, sample_rate: int) -> np.ndarray:
         raise AudioError(f"audio {shown(str(source))} is empty (0 samples)")
     # One channel is already mono: its mean would copy a long recording's samples whole.
     mono = samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1, dtype=np.float32)
-    if rate != sample_rate:
-        mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    return mono, rate
+
+
+@dataclass(frozen=True, slots=True)  # one an utterance: 150,000 of them for MSP-Podcast
+class Counted:
+    """A source's length counted by decoding it (`count_decoded`): `samples` mono at its
+    file's `rate`; 0 samples where it does not decode."""
+
+    rate: int
+    samples: int
+
+    def at(self, sample_rate: int) -> int:
+        """The samples `load_audio(source, sample_rate)` gives (0: it refuses the source)."""
+        return resampled_length(self.samples, self.rate, sample_rate) if self.samples else 0
+
+
+#: Sources' lengths counted by decoding them, by source.
+Lengths = dict[AudioSource, Counted]
+
+
+def count_decoded(source: AudioSource) -> Counted:
+    """The length of `source` as `load_audio` decodes it, exact whatever its header says
+    (an MP3's or Ogg's length may be estimated, FFmpeg's containers round theirs): the
+    one way to know it is to decode it; 0 samples where it cannot be."""
+    try:
+        mono, rate = decode_mono(source)
+    except AudioError:
+        return Counted(0, 0)
+    return Counted(rate, len(mono))
 
 
 def decoded_length(source: AudioSource, sample_rate: int) -> int | None:

@@ -18,6 +18,10 @@ Where a print cannot be made (audio missing or unreadable) it is "" and the utte
 left out of the comparison; the feature sets name the reason. Before an audio set is
 extracted into a store that has its prints, they are made again and compared
 (`refuse_changed_audio`): sets from two versions of the corpus never share a store.
+Either way the audio is decoded here before any set is extracted (all but that of
+utterances whose print could not be made before), so the length each decoded to comes
+back with the prints (`Lengths`): the exact row counts of audio whose header cannot say
+its length (MP3, Ogg, FFmpeg's formats: `ser.extract.decoded_lengths`), for nothing more.
 
 >>> import tempfile, numpy as np, soundfile
 >>> folder = Path(tempfile.mkdtemp())
@@ -36,11 +40,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 
 from ser.cache import FeatureStore
 from ser.cache.manifest import AUDIO_PRINT
-from ser.corpus.audio import AudioError, AudioSource, audio_info, load_audio, source_path
+from ser.corpus.audio import AudioError, AudioSource, Counted, Lengths, decode_mono
 from ser.errors import StoreError
 from ser.extract.shards import audio_sources
 from ser.runtime.progress import task_bar
@@ -50,20 +55,26 @@ from ser.runtime.threads import cpu_budget
 def audio_print(source: AudioSource) -> str:
     """The print of `source` (a file, or a clip of one); `AudioError` naming the file
     when it cannot be read."""
-    rate = audio_info(source_path(source)).rate
-    samples = load_audio(source, rate)  # [n] float32, at the file's own rate: not resampled
+    return _print_of(*decode_mono(source))  # at the file's own rate: not resampled
+
+
+def _print_of(samples: np.ndarray, rate: int) -> str:
+    """The print of `[n]` float32 mono `samples` at `rate`."""
     digest = hashlib.blake2b(f"{rate}:".encode(), digest_size=16)
     digest.update(samples.astype("<f4", copy=False).tobytes())
     return digest.hexdigest()
 
 
-def _print_or_none(source: AudioSource | None) -> str:
+def _printed(source: AudioSource | None) -> tuple[str, Counted]:
+    """The print of `source` ("" for none) and its length as decoded (0: none): a
+    length the row counts need where a header cannot say it, got here for nothing."""
     if source is None:
-        return ""
+        return "", Counted(0, 0)
     try:
-        return audio_print(source)
+        samples, rate = decode_mono(source)
     except AudioError:  # the feature sets record why; the comparison leaves it out
-        return ""
+        return "", Counted(0, 0)
+    return _print_of(samples, rate), Counted(rate, len(samples))
 
 
 def prints_to_make(store: FeatureStore, repair: bool) -> list[int]:
@@ -78,16 +89,16 @@ def prints_to_make(store: FeatureStore, repair: bool) -> list[int]:
 
 def add_prints(
     store: FeatureStore, root: Path, console: Console, repair: bool = False, bar: bool = True
-) -> None:
+) -> Lengths:
     """Print the rows `prints_to_make` names and write them into the store's manifest
     (in one step: a killed run prints them again), saying how many and how long (and,
-    with `bar`, how far as it goes)."""
+    with `bar`, how far as it goes); the lengths of the audio it decoded."""
     rows = prints_to_make(store, repair)
     if not rows:
-        return
+        return {}
     started = time.perf_counter()
     sources = audio_sources(store.manifest, root)
-    made = _prints([sources[i] for i in rows], console if bar else None)
+    made, lengths = _prints([sources[i] for i in rows], console if bar else None)
     prints = (
         store.manifest.column(AUDIO_PRINT).tolist()
         if AUDIO_PRINT in store.manifest.names
@@ -102,20 +113,22 @@ def add_prints(
         f"({time.perf_counter() - started:.1f} s)"
         + (f"; {missing} without one (audio missing or unreadable)" if missing else "")
     )
+    return lengths
 
 
 def refuse_changed_audio(
     store: FeatureStore, root: Path, begun_before: set[str], console: Console | None = None
-) -> None:
+) -> Lengths:
     """StoreError when an utterance's audio no longer gives the print the store keeps: a
     set extracted now would come from other audio than the sets already there. Only
     those with a print that still read are compared (a missing file fails on its own).
     The sets begun since `begun_before` (the store's sets then) are taken out with the
-    refusal: nothing was written into them. `console`: where the prints' bar goes."""
+    refusal: nothing was written into them. `console`: where the prints' bar goes. The
+    lengths of the audio it decoded."""
     held = store.manifest.column(AUDIO_PRINT).tolist()
     rows = [i for i, p in enumerate(held) if p]
     sources = audio_sources(store.manifest, root)
-    now = _prints([sources[i] for i in rows], console, "audio check")
+    now, lengths = _prints([sources[i] for i in rows], console, "audio check")
     ids = store.manifest.utt_ids
     changed = [str(ids[i]) for i, p in zip(rows, now, strict=True) if p and p != held[i]]
     if changed:
@@ -129,23 +142,26 @@ def refuse_changed_audio(
             f"the store was made ({some}): its feature sets came from the audio before. "
             "Extract into a new --store to have every set from the audio as it is now"
         )
+    return lengths
 
 
 def _prints(
     sources: Sequence[AudioSource | None],
     console: Console | None = None,
     label: str = "audio prints",
-) -> list[str]:
+) -> tuple[list[str], Lengths]:
     """Each source's print ("" for none), decoded on the process's cores (libsndfile,
-    FFmpeg and blake2b let go of Python's lock while they work); shown on `console`
-    (None or quiet: nowhere) as a bar of utterances, `label`, as a corpus's audio takes
-    minutes."""
+    FFmpeg and blake2b let go of Python's lock while they work), and the length each
+    decoded to; shown on `console` (None or quiet: nowhere) as a bar of utterances,
+    `label`, as a corpus's audio takes minutes."""
     workers = max(1, min(8, cpu_budget().cores))
     shown = console is not None and not console.quiet
     with ThreadPoolExecutor(workers) as pool, task_bar(console or Console(), shown) as bar:
         task = bar.add_task(label, total=len(sources))
-        made = []
-        for value in pool.map(_print_or_none, sources):
+        made, lengths = [], {}
+        for source, (value, length) in zip(sources, pool.map(_printed, sources), strict=True):
             made.append(value)
+            if source is not None:
+                lengths[source] = length
             bar.advance(task, 1)
-        return made
+        return made, lengths

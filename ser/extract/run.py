@@ -51,6 +51,7 @@ from ser.cache.fingerprint import fingerprint, provenance
 from ser.cache.manifest import AUDIO_PRINT
 from ser.cache.repair import repair_outcome
 from ser.cache.scattered import ScatteredWriter
+from ser.corpus.audio import Lengths
 from ser.corpus.options import ReadOptions
 from ser.corpus.registry import read_corpus
 from ser.errors import StoreError
@@ -59,6 +60,7 @@ from ser.extract.audio_prints import add_prints, refuse_changed_audio
 from ser.extract.base import Extractor, FeatureSetSpec
 from ser.extract.config import ExtractConfig, ExtractReport, make_report
 from ser.extract.dask_run import run_jobs_dask
+from ser.extract.decoded_lengths import count_lengths
 from ser.extract.pipeline import run_jobs
 from ser.extract.plan import (
     DEFAULT_BATCH_SECONDS,
@@ -136,7 +138,8 @@ def extract_features(
     with store.lock(), writing(store.path, "the store's sets"):
         mended = mend_store(store, reading) if config.repair else []
         printed = AUDIO_PRINT in store.manifest.names
-        add_prints(store, reading.root, console, config.repair, config.progress)  # if none
+        # The audio the prints decode: the lengths its headers cannot say, for nothing.
+        decoded = add_prints(store, reading.root, console, config.repair, config.progress)
         asr = None
         if config.text_source == "asr":
             asr = declare_asr(store, config)
@@ -154,11 +157,12 @@ def extract_features(
         todo = [p for p in passes if p.pending]
         transcribed = asr is not None and asr.pending
         if printed and (transcribed or any(p.extractor.modality == "audio" for p in todo)):
-            refuse_changed_audio(store, reading.root, held, console if config.progress else None)
+            shown = console if config.progress else None
+            decoded |= refuse_changed_audio(store, reading.root, held, shown)
         if todo or transcribed:
             threads = torch.get_num_threads()
             try:
-                _run_passes(store, reading.root, todo, config, device, console, asr)
+                _run_passes(store, reading.root, todo, config, device, console, asr, decoded)
             finally:
                 torch.set_num_threads(threads)
     names = [p.stored[spec.name] for p in passes for spec in p.specs]
@@ -250,7 +254,11 @@ def _run_passes(
     device: torch.device,
     console: Console,
     asr: AsrPass | None = None,
+    decoded: Lengths | None = None,
 ) -> None:
+    """The passes in turn, each set written at its place where every row count is known
+    (`decoded`: the lengths of audio decoded before, by source), else staged and laid
+    out after."""
     audio_paths = audio_sources(store.manifest, root)
     durations: list[float] = []
     texts: list[str | None] = [str(t) for t in store.manifest.column("transcript")]
@@ -264,6 +272,9 @@ def _run_passes(
         texts = [None if i in stored.failures else t for i, t in enumerate(stored.texts)]
     if not passes:
         return
+    if any(p.extractor.modality == "audio" and _placeable(p) for p in passes):
+        shown = config.progress and not console.quiet
+        decoded = count_lengths(audio_paths, decoded or {}, console, shown)
     ids = [str(u) for u in store.manifest.utt_ids]
     plans, sizes, by_pass, placed, lengths, inputs = [], [], [], [], [], []
     for p in passes:
@@ -271,7 +282,7 @@ def _run_passes(
         if p.view is not None:
             sources = viewed(audio_paths, ids, p.view)
         inputs.append(sources)
-        p.counts = _predicted(store, p, sources)
+        p.counts = _predicted(p, sources, decoded or {})
         if p.extractor.modality == "audio":
             # Sorted by annotated duration (manifest), batched by the wav headers' seconds
             # as the model computes them (padded: Whisper's windows).
@@ -377,15 +388,21 @@ def _jobs(
     return make_jobs(shards, named, sources, writers, {out[k]: v for k, v in done.items()})
 
 
-def _predicted(store: FeatureStore, p: _Pass, sources: Sequence[Source]) -> dict[str, np.ndarray]:
-    """The row counts of the pass's pending sets whose every count is known before
-    extracting (`row_counts`), by spec name, in either format; not for a repair (which
-    stages the shards it writes back)."""
-    whole = [spec for spec in p.pending if spec.name not in p.repairs]
+def _placeable(p: _Pass) -> list[FeatureSetSpec]:
+    """The pass's pending sets its rows may be placed in: not a repair's (which stages
+    the shards it writes back)."""
+    return [spec for spec in p.pending if spec.name not in p.repairs]
+
+
+def _predicted(p: _Pass, sources: Sequence[Source], lengths: Lengths) -> dict[str, np.ndarray]:
+    """The row counts of the pass's placeable sets whose every count is known before
+    extracting (`row_counts`; `lengths`: audio counted by decoding it), by spec name, in
+    either format."""
+    whole = _placeable(p)
     if not whole:
         return {}
     # The extractor names a view's sets as their clean ones: the same levels.
-    counts = predicted_sets(p.extractor, whole, sources)
+    counts = predicted_sets(p.extractor, whole, sources, lengths)
     return {name: rows for name, rows in counts.items() if not (rows == UNKNOWN).any()}
 
 

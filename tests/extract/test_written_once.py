@@ -1,10 +1,12 @@
 """`ser extract` writes each row into the store once, at its place (`ser.cache.scattered`),
 in Zarr and HDF5 alike, with the bytes, offsets and receipt the staged shards' layout
-gave; a killed run goes on from the shards it recorded; utterances that failed or kept
-fewer rows than predicted are compacted in place, one with more laid out anew."""
+gave, whatever the audio's container (MP3, Ogg and MP4 counted by decoding them); a
+killed run goes on from the shards it recorded; utterances that failed or kept fewer
+rows than predicted are compacted in place, one with more laid out anew."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -19,8 +21,9 @@ from ser.cache import FeatureStore, scattered
 from ser.cache import store as store_module
 from ser.cache.receipt_file import read_receipt
 from ser.cli import main
-from ser.extract import row_counts, run
+from ser.extract import audio_prints, decoded_lengths, row_counts, run
 from ser.synth.corpus import SynthConfig, write_corpus
+from ser.synth.encode import write_encoded
 
 SETS = ["logmel80", "tiny-bert", "tiny-bert.mean"]
 SETS += [f"tiny-hubert.L{n}{pool}" for n in (1, 2) for pool in ("", ".mean")]
@@ -51,18 +54,18 @@ def staged(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(FeatureStore, "scattered_writer", lambda self, name, counts: None)
 
 
-def files(store: Path) -> dict[str, bytes]:
+def files(store: Path, sets: list[str] = SETS) -> dict[str, bytes]:
     """Every file of the store's sets' data arrays, by path inside the store (Zarr), or
     every chunk of them as HDF5 keeps it, its Fletcher-32 with it, by set and first row."""
     if store.is_dir():
         return {
             str(p.relative_to(store)): p.read_bytes()
-            for name in SETS
+            for name in sets
             for p in sorted((store / name / "data").rglob("*"))
             if p.is_file()
         }
     with h5py.File(store, "r") as f:
-        data = {name: f[name]["data"] for name in SETS}
+        data = {name: f[name]["data"] for name in sets}
         return {
             f"{name}/{start}": bytes(array.id.read_direct_chunk((start, 0))[1])
             for name, array in data.items()
@@ -70,12 +73,12 @@ def files(store: Path) -> dict[str, bytes]:
         }
 
 
-def same_stores(a: Path, b: Path, chunks: bool = True) -> None:
+def same_stores(a: Path, b: Path, chunks: bool = True, sets: list[str] = SETS) -> None:
     """`chunks` False: the same rows, in chunks of other sizes."""
     left, right = FeatureStore.open(a), FeatureStore.open(b)
     if chunks:
-        assert files(a) == files(b)
-    for name in SETS:
+        assert files(a, sets) == files(b, sets)
+    for name in sets:
         assert np.array_equal(left.read(name).data, right.read(name).data), name
         assert left.info(name).attrs == right.info(name).attrs, name
         assert np.array_equal(left.offsets(name), right.offsets(name)), name
@@ -151,8 +154,9 @@ def missed(by: int):  # type: ignore[no-untyped-def]
     """Row counts predicted `by` rows off for the fourth utterance of every frame set."""
     wrong = row_counts.predicted_sets
 
-    def off(extractor, specs, sources):  # type: ignore[no-untyped-def]
-        counts = {name: rows.copy() for name, rows in wrong(extractor, specs, sources).items()}
+    def off(extractor, specs, sources, lengths):  # type: ignore[no-untyped-def]
+        found = wrong(extractor, specs, sources, lengths)
+        counts = {name: rows.copy() for name, rows in found.items()}
         for spec in specs:
             counts[spec.name][3] += by * (spec.attrs["level"] == "frame")
         return counts
@@ -221,3 +225,133 @@ def test_the_records_say_what_a_set_holds(
     assert (info.rows, info.complete, info.staged_shards) == (int(counts.sum()), False, shards)
     record = json.loads((Path(f"{store}.staging") / "tiny-hubert.L1" / "placed-0.json").read_text())
     assert set(record) == {"fingerprint", "placed", "spilled", "failures"}
+
+
+# Audio whose header does not count its samples exactly (libsndfile's MP3 and Ogg Vorbis,
+# AAC in MP4 as MELD ships it, which FFmpeg decodes): its lengths counted by decoding it,
+# its sets are placed as a wav's are.
+LOSSY = {"mp3": (22050, 2), "ogg": (44100, 1), "mp4": (48000, 2)}  # rate, channels
+AUDIO_SETS = ["logmel80", "tiny-hubert.L1", "tiny-hubert.L1.mean"]
+
+
+def lossy_corpus(folder: Path, suffix: str) -> list[str]:
+    """A manifest of 8 utterances of noise, 0.3-1 s each, in `suffix`'s container (Ogg:
+    libsndfile's Vorbis; the others FFmpeg's encoders), as `ser extract`'s arguments
+    name it."""
+    rng, lines = np.random.default_rng(3), ["utt_id,wav,label,speaker"]
+    rate, channels = LOSSY[suffix]
+    for i in range(8):
+        samples = 0.1 * rng.standard_normal((int(rng.integers(3, 10)) * rate // 10, channels))
+        path = folder / f"u{i}.{suffix}"
+        if suffix == "ogg":
+            sf.write(path, samples, rate, format="OGG", subtype="VORBIS")
+        else:
+            write_encoded(path, samples.astype(np.float32), rate)
+        lines.append(f"u{i},{path.name},{['neu', 'hap', 'sad', 'ang'][i % 4]},s{i % 2}")
+    (folder / "manifest.csv").write_text("\n".join(lines) + "\n")
+    return [str(folder / "manifest.csv"), "--corpus", "manifest"]
+
+
+@pytest.fixture(scope="module")
+def lossy_corpora(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    return {suffix: lossy_corpus(tmp_path_factory.mktemp(suffix), suffix) for suffix in LOSSY}
+
+
+def extract_audio(corpus: list[str], store: Path, tiny_models, quiet: bool = True) -> str:  # type: ignore[no-untyped-def]
+    args = ["extract", *corpus, "--store", str(store), "--features", "hubert,logmel",
+            "--hubert-model", str(tiny_models.hubert), "--hubert-layers", "1",
+            "--pool", "mean", "--device", "cpu", "--precision", "fp32", "--shard-size", "4",
+            *(["-q"] if quiet else [])]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture(
+    scope="module",
+    params=[(f, s) for f in LOSSY for s in (".zarr", ".h5")],
+    ids=[f"{f}-{b}" for f in LOSSY for b in ("zarr", "hdf5")],
+)
+def lossy_today(
+    request: pytest.FixtureRequest,
+    lossy_corpora: dict[str, list[str]],
+    tiny_models,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[list[str], Path]:  # type: ignore[no-untyped-def]
+    """A lossy corpus and its store of each format as staged shards lay it out."""
+    kind, suffix = request.param
+    store = tmp_path_factory.mktemp(f"staged-{kind}") / f"f{suffix}"
+    with pytest.MonkeyPatch.context() as patch:
+        staged(patch)
+        extract_audio(lossy_corpora[kind], store, tiny_models)
+    return lossy_corpora[kind], store
+
+
+def writers_watched(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
+    """The sets given a writer placing their rows, and those given one staging them."""
+    placed: list[str] = []
+    staging: list[str] = []
+    opened, staged_writer = FeatureStore.scattered_writer, FeatureStore.shard_writer
+
+    def placing(self, name, counts):  # type: ignore[no-untyped-def]
+        writer = opened(self, name, counts)
+        placed.append(name) if writer is not None else None
+        return writer
+
+    def staged_by(self, name):  # type: ignore[no-untyped-def]
+        staging.append(name)
+        return staged_writer(self, name)
+
+    monkeypatch.setattr(FeatureStore, "scattered_writer", placing)
+    monkeypatch.setattr(FeatureStore, "shard_writer", staged_by)
+    return placed, staging
+
+
+def test_lossy_audio_is_placed_with_the_staged_bytes(
+    lossy_today: tuple[list[str], Path],
+    tiny_models,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # type: ignore[no-untyped-def]
+    """No row staged nor counted in the disk estimate, the audio decoded for its prints
+    alone (their lengths are the counts), and the bytes, offsets, failures and receipt
+    of the staged layout."""
+    corpus, today = lossy_today
+    placed, staging = writers_watched(monkeypatch)
+    counted: list[object] = []
+    monkeypatch.setattr(decoded_lengths, "count_decoded", counted.append)
+    estimated: list[list[list[bool]]] = []
+    peak = run.peak_bytes
+    monkeypatch.setattr(run, "peak_bytes", lambda *a: estimated.append(a[2]) or peak(*a))
+    extract_audio(corpus, tmp_path / today.name, tiny_models)
+    assert sorted(placed) == sorted(AUDIO_SETS) and staging == [] and counted == []
+    assert [flag for flags in estimated[0] for flag in flags] == [True] * len(AUDIO_SETS)
+    same_stores(tmp_path / today.name, today, sets=AUDIO_SETS)
+
+
+def test_audio_its_prints_did_not_decode_is_counted_by_a_pass_of_its_own(
+    lossy_corpora: dict[str, list[str]],
+    tiny_models,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # type: ignore[no-untyped-def]
+    """The prints give no length (as for audio that gave no print before): a pass decodes
+    each file, telling how far it is, and the sets are placed all the same."""
+    made = audio_prints.add_prints
+
+    def printed_only(*args):  # type: ignore[no-untyped-def]
+        made(*args)
+        return {}
+
+    monkeypatch.setattr(run, "add_prints", printed_only)
+    placed, staging = writers_watched(monkeypatch)
+    told: list[tuple[str, int, int]] = []
+
+    @contextlib.contextmanager
+    def shown(console, enabled):  # type: ignore[no-untyped-def]
+        yield (lambda *said: told.append(said)) if enabled else None
+
+    monkeypatch.setattr(decoded_lengths, "read_progress", shown)
+    extract_audio(lossy_corpora["mp3"], tmp_path / "f.zarr", tiny_models, quiet=False)
+    assert sorted(placed) == sorted(AUDIO_SETS) and staging == []
+    assert told == [(decoded_lengths.AUDIO_LENGTHS, n, 8) for n in range(1, 9)]
