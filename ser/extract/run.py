@@ -10,8 +10,9 @@ more pass per view, into sets of their own (`ser.extract.views`). `ExtractConfig
 `ExtractReport` are `config.py`'s, re-exported here.
 With ``repair``, the store's damaged metadata is written anew from its copies and a damaged
 manifest from the corpus (`mend_store`), then complete sets are checked (`FeatureStore.damage`):
-the plan's shards holding damaged utterances are extracted again and written back over
-them (`FeatureStore.repair`), and a set whose damage they cannot mend is extracted anew.
+the plan's shards holding damaged utterances are extracted again and their rows written
+straight back into their place (`FeatureStore.repair_writer`, then `FeatureStore.repair`),
+and a set whose damage they cannot mend is extracted anew.
 
 >>> import tempfile
 >>> from pathlib import Path

@@ -28,8 +28,7 @@ import pytest
 import zarr
 from click.testing import CliRunner, Result
 
-from ser.cache import FeatureStore
-from ser.cache import repair_writer
+from ser.cache import FeatureStore, repair_writer
 from ser.cache import store as store_module
 from ser.cache.receipts import receipt_path
 from ser.cli import main
