@@ -270,8 +270,7 @@ class StoreHealth:
         if offsets is None:
             raise StoreError(f"{self.path}: feature set {name!r} has no offsets array")
         chunks = self._backend.direct_chunks(name)
-        n_utterances = len(offsets) - 1
-        placed = repair_writer.existing(chunks, self._staging / name, attrs, n_utterances)
+        placed = repair_writer.existing(chunks, self._staging / name, attrs)
         if placed is not None:
             self._sealed(name, placed)
         else:

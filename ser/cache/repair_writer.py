@@ -77,7 +77,6 @@ class RepairWriter:
     dim: int
     dtype: str
     level: str
-    n_utterances: int
 
     def write(
         self,
@@ -211,18 +210,18 @@ def open_writer(
         }
         what = f"the repair's plan of {staging.name}"
         atomic_write(staging / PLAN, lambda f: f.write(json.dumps(plan).encode("utf-8")), what)
-    return existing(chunks, staging, attrs, len(offsets) - 1)
+    return existing(chunks, staging, attrs)
 
 
 def existing(
-    chunks: RawChunks | None, staging: Path, attrs: Mapping[str, Any], n_utterances: int
+    chunks: RawChunks | None, staging: Path, attrs: Mapping[str, Any]
 ) -> RepairWriter | None:
     """The writer of the repair whose plan this staging holds (None: none does)."""
     fingerprint = str(attrs["fingerprint"])
     if chunks is None or read_plan(staging) is None or not _ours(staging, fingerprint):
         return None
     dim, dtype, level = int(attrs["dim"]), str(attrs["dtype"]), str(attrs["level"])
-    return RepairWriter(staging, chunks, fingerprint, dim, dtype, level, n_utterances)
+    return RepairWriter(staging, chunks, fingerprint, dim, dtype, level)
 
 
 def resumed(staging: Path, fingerprint: str, damage: Damage) -> Damage | None:
