@@ -202,27 +202,6 @@ def test_a_damaged_chunk_is_repaired_by_the_printed_extract_command(
     assert_as_clean(store, pristine[suffix])
 
 
-def test_a_repair_writes_its_rows_in_place_staging_none(
-    pristine: dict[str, Path], suffix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The re-extracted rows went to `<store>.staging/` shards, then were copied over the
-    damaged ones: each row written twice, a folder of rows beside the store."""
-    store = copy_of(pristine, suffix, tmp_path)
-    damage_chunk(FeatureStore.open(store), "logmel80/data", chunk=2)
-    beside: list[str] = []
-    real = FeatureStore.repair
-
-    def seen(self: FeatureStore, name: str, damage: Any) -> Any:
-        staging = self.path.with_name(self.path.name + ".staging")
-        beside.extend(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
-        return real(self, name, damage)
-
-    monkeypatch.setattr(FeatureStore, "repair", seen)
-    assert "repaired logmel80: " in run_printed(store, "logmel80")
-    assert beside and all(p.startswith("logmel80/") and p.endswith(".json") for p in beside)
-    assert_as_clean(store, pristine[suffix])
-
-
 def test_a_repair_killed_part_way_is_verified_and_finished(
     pristine: dict[str, Path], suffix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
