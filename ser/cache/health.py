@@ -234,7 +234,8 @@ class StoreHealth:
             self.delete_feature_set(name)
             return damage
         fingerprint = str(self._attrs_of(name)["fingerprint"])
-        going_on = repair_writer.resumed(self._staging / name, fingerprint, damage)
+        chunk_rows = self._backend.chunk_rows(name)
+        going_on = repair_writer.resumed(self._staging / name, fingerprint, damage, chunk_rows)
         if going_on is not None:
             return going_on
         self._clear_staging(name)

@@ -224,12 +224,15 @@ def existing(
     return RepairWriter(staging, chunks, fingerprint, dim, dtype, level)
 
 
-def resumed(staging: Path, fingerprint: str, damage: Damage) -> Damage | None:
+def resumed(staging: Path, fingerprint: str, damage: Damage, chunk_rows: int) -> Damage | None:
     """The damage a killed repair's plan mends, to go on from (its records kept), where
     the damage found now (`damage`) lies within it: the chunks failing their checksum in
-    the chunks it was writing, NaN/Inf rows in its utterances; None: begin anew."""
+    the chunks it was writing, NaN/Inf rows in its utterances; None: begin anew (the set
+    chunked otherwise since, too)."""
     plan = read_plan(staging)
-    if plan is None or damage.whole or not damage or not _ours(staging, fingerprint):
+    if plan is None or plan.chunk_rows != chunk_rows or damage.whole or not damage:
+        return None
+    if not _ours(staging, fingerprint):
         return None
     touched = plan.chunks_of(list(plan.places))
     failing = _chunks_of(damage.failing, plan.chunk_rows)
