@@ -117,6 +117,9 @@ class RawChunks(Protocol):
     def seal(self, chunk: int, kept: int) -> bytes: ...
     # Whether the array was written anew through its library since rows were placed in it.
     def rewritten(self) -> bool: ...
+    # Whether each chunk ends in a checksum, so that a write cut short is found.
+    @property
+    def checked(self) -> bool: ...
 
 
 class Backend(Protocol):

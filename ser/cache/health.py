@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ser.cache import mend
+from ser.cache import mend, repair_writer
 from ser.cache.backend import (
     DATA,
     MANIFEST,
@@ -26,6 +26,7 @@ from ser.cache.backend import (
 from ser.cache.manifest import DERIVED, Manifest
 from ser.cache.receipt_file import receipt_path, receipt_sets
 from ser.cache.repair import repair_runs
+from ser.cache.repair_writer import RepairWriter
 from ser.cache.shards import ShardWriter
 from ser.cache.store_types import Damage, VerifyReport
 from ser.cache.verify import RECORDED, Health, check_feature_set, data_bytes, stale_view
@@ -42,6 +43,7 @@ class StoreHealth:
     _manifest: Manifest | StoreError
     attrs: dict[str, Any]
     damaged_root: DamagedMetadata | None
+    _staging: Path
 
     if TYPE_CHECKING:  # defined by `FeatureStore`
 
@@ -221,22 +223,46 @@ class StoreHealth:
         return self._health(name).damage
 
     def begin_repair(self, name: str) -> Damage:
-        """The damage of complete set ``name`` (`damage`), made ready for its repair: what
-        an earlier repair staged is dropped (a repair extracts afresh), and a set damaged
-        ``whole`` is deleted, to be begun and extracted again."""
+        """The damage of complete set ``name`` (`damage`), made ready for its repair: a
+        repair killed while writing its rows in place is gone on with where the damage
+        lies within its plan (`repair_writer.resumed`: the plan's damage is returned),
+        else what an earlier repair left is dropped (a repair extracts afresh); a set
+        damaged ``whole`` is deleted, to be begun and extracted again."""
         self._require_writable()
         damage = self.damage(name)
         if damage.whole:
             self.delete_feature_set(name)
-        else:
-            self._clear_staging(name)
+            return damage
+        fingerprint = str(self._attrs_of(name)["fingerprint"])
+        chunk_rows = self._backend.chunk_rows(name)
+        going_on = repair_writer.resumed(self._staging / name, fingerprint, damage, chunk_rows)
+        if going_on is not None:
+            return going_on
+        self._clear_staging(name)
         return damage
 
+    def repair_writer(self, name: str, damage: Damage) -> RepairWriter | None:
+        """A picklable writer of complete set ``name``'s damaged utterances (``damage``,
+        from `begin_repair`) straight back into their place in its chunks, each row once,
+        from any process (`repair_writer.py`); None where its chunks take no rows in place
+        or carry no checksum (staged through `shard_writer`, as before)."""
+        self._require_writable()
+        attrs = self._complete_attrs(name)
+        offsets = self._backend.read_array(name, "offsets")
+        if offsets is None or damage.whole or not damage.utterances:
+            return None
+        chunks = self._backend.direct_chunks(name)
+        staging = self._staging / name
+        chunk_rows = self._backend.chunk_rows(name)
+        return repair_writer.open_writer(chunks, staging, attrs, damage, offsets, chunk_rows)
+
     def repair(self, name: str, damage: Damage) -> bool | None:
-        """Write the damaged utterances' rows, re-extracted into this set's staged shards,
-        over the stored ones; check the set again. True: its bytes are those recorded when
-        it was completed; False: they differ (extracted elsewhere, in other batches), and
-        their checksum is recorded now; None: a set written before checksums were."""
+        """Finish the repair of the damaged utterances: their rows, re-extracted straight
+        into their place (`repair_writer`: the chunks they touch sealed), or into this
+        set's staged shards and written over the stored ones; check the set again. True:
+        its bytes are those recorded when it was completed; False: they differ (extracted
+        elsewhere, in other batches), and their checksum is recorded now; None: a set
+        written before checksums were."""
         self._require_writable()
         attrs = self._complete_attrs(name)
         if damage.whole or not damage.utterances:
@@ -244,9 +270,13 @@ class StoreHealth:
         offsets = self._backend.read_array(name, "offsets")
         if offsets is None:
             raise StoreError(f"{self.path}: feature set {name!r} has no offsets array")
-        writer = self.shard_writer(name)
-        runs = repair_runs(writer, offsets, damage.utterances, self.manifest)
-        self._backend.repair_rows(name, runs)
+        chunks = self._backend.direct_chunks(name)
+        placed = repair_writer.existing(chunks, self._staging / name, attrs)
+        if placed is not None:
+            self._sealed(name, placed)
+        else:
+            runs = repair_runs(self.shard_writer(name), offsets, damage.utterances, self.manifest)
+            self._backend.repair_rows(name, runs)
         after = check_feature_set(self._backend, self.manifest, name, attrs)
         if after.damage.utterances or (after.damage.whole and after.checksum is None):
             raise StoreError(
@@ -261,6 +291,21 @@ class StoreHealth:
             return True
         self._commit_attrs(name, {**attrs, RECORDED: after.checksum})
         return False
+
+    def _sealed(self, name: str, writer: RepairWriter) -> None:
+        """The chunks a repair wrote into sealed; StoreError naming the utterances it
+        refused (their damaged chunks left as they were, its records dropped)."""
+        refused = repair_writer.finish(writer)
+        if not refused:
+            return
+        self._clear_staging(name)
+        first = min(refused)
+        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        raise StoreError(
+            f"{self.path}: feature set {name!r}: {self.manifest.utt_ids[first]}: "
+            f"{refused[first]}{more}; its damaged rows were left as they were (extract it "
+            "into a new store)"
+        )
 
     def _health(self, name: str) -> Health:
         return check_feature_set(self._backend, self.manifest, name, self._attrs_of(name))

@@ -19,13 +19,16 @@ Both are frozen dataclasses of paths and numbers: a writer carrying one pickles 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import google_crc32c
 import h5py
+import numpy as np
 from numcodecs import Fletcher32
 
+from ser.cache.backend import RawChunks
 from ser.errors import StoreError
 
 CHECKSUM_BYTES = 4
@@ -75,6 +78,11 @@ class ZarrChunks:
         whole = self.chunk_bytes + CHECKSUM_BYTES
         return self.crc and path.is_file() and path.stat().st_size == whole
 
+    @property
+    def checked(self) -> bool:
+        """Whether each chunk ends in a checksum (a write cut short is found)."""
+        return self.crc
+
     def _path(self, chunk: int) -> Path:
         """Zarr v3's default chunk key ("/" separated) of rows chunk `chunk` of a 2-D array."""
         return self.data / "c" / str(chunk) / "0"
@@ -113,6 +121,11 @@ class Hdf5Chunks:
         a set laid out anew gets a dataset whose chunks HDF5 allocated as it wrote them."""
         return not self.allocated
 
+    @property
+    def checked(self) -> bool:
+        """Each chunk ends in its Fletcher-32: always."""
+        return True
+
 
 def hdf5_chunks(path: Path, data: h5py.Dataset) -> Hdf5Chunks | None:
     """The places of `data`'s chunks where rows may be written into them (chunked along
@@ -146,6 +159,38 @@ def allocated_plist() -> h5py.h5p.PropDCID:
     plist = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
     plist.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
     return plist
+
+
+def put_rows(chunks: RawChunks, chunk_rows: int, start: int, rows: np.ndarray) -> None:
+    """`rows` [n, dim] (contiguous, in the array's dtype) written from row `start` on,
+    a piece into each chunk it spans."""
+    row_bytes = rows.shape[1] * rows.itemsize
+    for first, chunk, within, take in _pieces(start, len(rows), chunk_rows):
+        piece = memoryview(rows[first : first + take]).cast("B")  # type: ignore[arg-type]
+        chunks.write(chunk, within * row_bytes, piece)
+
+
+def get_rows(
+    chunks: RawChunks, chunk_rows: int, start: int, count: int, dim: int, dtype: str
+) -> np.ndarray:
+    """Rows ``start .. start + count`` as written (not checked: their chunk may not be
+    sealed yet)."""
+    out = np.empty((count, dim), dtype)  # [count, dim]
+    row_bytes = dim * out.itemsize
+    for first, chunk, within, take in _pieces(start, count, chunk_rows):
+        target = memoryview(out[first : first + take]).cast("B")  # type: ignore[arg-type]
+        chunks.read(chunk, within * row_bytes, target)
+    return out
+
+
+def _pieces(start: int, count: int, chunk_rows: int) -> Iterator[tuple[int, int, int, int]]:
+    """(first row of the run, chunk, row within the chunk, rows) per chunk it spans."""
+    done = 0
+    while done < count:
+        chunk, within = divmod(start + done, chunk_rows)
+        take = min(count - done, chunk_rows - within)
+        yield done, chunk, within, take
+        done += take
 
 
 def _pwrite(path: Path, piece: memoryview, offset: int, flags: int) -> None:

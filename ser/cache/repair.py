@@ -2,10 +2,13 @@
 
 A set's bytes are checked chunk by chunk on every read (`DamagedChunks`) and as a whole
 by `ser store verify` (`verify.py`). A complete set's shards are gone, so a repair
-(`ser store repair`, `ser extract ... --repair`) re-extracts the plan's shards that hold the damaged
-utterances into the set's staging folder, as an extraction would, and writes only those
-utterances' rows back over the stored ones, at their offsets: the rows of each run of
-neighbouring utterances in one write, which covers every damaged chunk whole.
+(`ser store repair`, `ser extract ... --repair`) re-extracts the plan's shards that hold the
+damaged utterances and writes only those utterances' rows back, at their offsets:
+straight into the set's chunks where they take rows in place (`repair_writer.py`), else
+(chunks without a checksum, written before them) staged as shards in the set's staging
+folder, as an extraction would, then written over the stored ones (`repair_runs`): the
+rows of each run of neighbouring utterances in one write, which covers every damaged
+chunk whole.
 """
 
 from __future__ import annotations

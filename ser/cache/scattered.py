@@ -54,6 +54,7 @@ import numpy as np
 
 from ser.cache.atomic import atomic_write
 from ser.cache.backend import Backend, RawChunks
+from ser.cache.raw_chunks import get_rows, put_rows
 from ser.cache.shards import row_problem, save_rows, stored_rows
 from ser.cache.verify import little_bytes
 from ser.errors import StoreError
@@ -128,11 +129,7 @@ class ScatteredWriter:
 
     def read_rows(self, start: int, count: int) -> np.ndarray:
         """Rows ``start .. start + count`` as placed (not checked: no crc yet)."""
-        out = np.empty((count, self.dim), self.dtype)  # [count, dim]
-        for first, chunk, within, take in self._pieces(start, count):
-            target = memoryview(out[first : first + take]).cast("B")  # type: ignore[arg-type]
-            self.chunks.read(chunk, within * self.row_bytes, target)
-        return out
+        return get_rows(self.chunks, self.chunk_rows, start, count, self.dim, self.dtype)
 
     def _commit(
         self, paths: tuple[Path, Path], rows: Mapping[int, np.ndarray], failures: Mapping[int, str]
@@ -167,18 +164,7 @@ class ScatteredWriter:
 
     def _put(self, start: int, rows: np.ndarray) -> None:
         """`rows` [n, dim] (contiguous, in the set's dtype) written from row `start` on."""
-        for first, chunk, within, take in self._pieces(start, len(rows)):
-            piece = memoryview(rows[first : first + take]).cast("B")  # type: ignore[arg-type]
-            self.chunks.write(chunk, within * self.row_bytes, piece)
-
-    def _pieces(self, start: int, count: int) -> Iterator[tuple[int, int, int, int]]:
-        """(first row of the run, chunk, row within the chunk, rows) per chunk it spans."""
-        done = 0
-        while done < count:
-            chunk, within = divmod(start + done, self.chunk_rows)
-            take = min(count - done, self.chunk_rows - within)
-            yield done, chunk, within, take
-            done += take
+        put_rows(self.chunks, self.chunk_rows, start, rows)
 
     def _record(self, path: Path) -> dict[str, Any] | None:
         try:

@@ -56,6 +56,9 @@ class Damage:
     whole: bool = False
     problems: tuple[str, ...] = ()  # as `verify` words them
     metadata: tuple[str, ...] = ()  # "<set>", "<set>/data"
+    # [start, stop) of the rows of the chunks that fail their checksum (among ``rows``,
+    # which holds the NaN/Inf rows too): a repair seals no such chunk it did not rewrite.
+    failing: tuple[tuple[int, int], ...] = ()
 
     def __bool__(self) -> bool:
         return self.whole or bool(self.utterances) or bool(self.metadata)

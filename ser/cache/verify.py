@@ -101,7 +101,7 @@ def check_feature_set(
     # no chunk is to blame for.
     whole = bool(problems) or (bool(differs) and not local.utterances)
     problems += [*local.problems, *differs]
-    damage = Damage(local.utterances, local.rows, whole, tuple(problems))
+    damage = Damage(local.utterances, local.rows, whole, tuple(problems), failing=local.failing)
     return Health(problems, scan.digest, recorded, damage)
 
 
@@ -154,7 +154,8 @@ def _damage(manifest: Manifest | None, name: str, offsets: np.ndarray | None, sc
                 where += f", utterance {manifest.utt_ids[owners[0]]}"
         problems.append(f"{name}: {len(scan.bad_rows)} rows hold NaN or Inf (first: {where})")
     spans = (*scan.damaged, *((int(r), int(r) + 1) for r in scan.bad_rows))
-    return Damage(tuple(sorted(utterances)), spans, problems=tuple(problems))
+    failing = tuple(scan.damaged)
+    return Damage(tuple(sorted(utterances)), spans, problems=tuple(problems), failing=failing)
 
 
 def utterances_in(offsets: np.ndarray, spans: list[tuple[int, int]]) -> set[int]:

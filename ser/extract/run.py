@@ -10,8 +10,9 @@ more pass per view, into sets of their own (`ser.extract.views`). `ExtractConfig
 `ExtractReport` are `config.py`'s, re-exported here.
 With ``repair``, the store's damaged metadata is written anew from its copies and a damaged
 manifest from the corpus (`mend_store`), then complete sets are checked (`FeatureStore.damage`):
-the plan's shards holding damaged utterances are extracted again and written back over
-them (`FeatureStore.repair`), and a set whose damage they cannot mend is extracted anew.
+the plan's shards holding damaged utterances are extracted again and their rows written
+straight back into their place (`FeatureStore.repair_writer`, then `FeatureStore.repair`),
+and a set whose damage they cannot mend is extracted anew.
 
 >>> import tempfile
 >>> from pathlib import Path
@@ -50,6 +51,7 @@ from ser.cache.atomic import writing
 from ser.cache.fingerprint import fingerprint, provenance
 from ser.cache.manifest import AUDIO_PRINT
 from ser.cache.repair import repair_outcome
+from ser.cache.repair_writer import RepairWriter
 from ser.cache.scattered import ScatteredWriter
 from ser.corpus.audio import Lengths
 from ser.corpus.options import ReadOptions
@@ -360,14 +362,14 @@ def _jobs(
     store: FeatureStore, p: _Pass, plan: ShardPlan, sources: Sequence[Source], config: ExtractConfig
 ) -> list[ShardJob]:
     done = {spec.name: set(store.done_shards(p.stored[spec.name])) for spec in p.pending}
-    for name, damage in p.repairs.items():  # only the shards holding damaged utterances
-        damaged = set(damage.utterances)
+    left = _unrepaired(store, p)
+    for name, damaged in left.items():  # only the shards holding damaged utterances
         done[name] = {s.shard_id for s in plan.shards if not damaged & set(s.indices)}
     shards = plan.shards
     if p.repairs and all(spec.name in p.repairs for spec in p.pending):
         # Repairs alone: of those shards, the batches holding damaged utterances, which
         # give the bytes they gave (an output depends on its batch, not on its shard).
-        damaged = set().union(*(d.utterances for d in p.repairs.values()))
+        damaged = set().union(*left.values())
         shards = tuple(
             Shard(s.shard_id, tuple(b for b in s.batches if damaged & set(b))) for s in shards
         )
@@ -388,9 +390,20 @@ def _jobs(
     return make_jobs(shards, named, sources, writers, {out[k]: v for k, v in done.items()})
 
 
+def _unrepaired(store: FeatureStore, p: _Pass) -> dict[str, set[int]]:
+    """By spec name, the damaged utterances of each set repaired that are still to be
+    extracted: those no record of a repair killed part way holds (its rows placed)."""
+    left = {}
+    for name, damage in p.repairs.items():
+        writer = store.repair_writer(p.stored[name], damage)
+        held = set(writer.covered()) if writer is not None else set()
+        left[name] = set(damage.utterances) - held
+    return left
+
+
 def _placeable(p: _Pass) -> list[FeatureSetSpec]:
-    """The pass's pending sets its rows may be placed in: not a repair's (which stages
-    the shards it writes back)."""
+    """The pass's pending sets its rows may be placed in as a new set's: not a repair's
+    (whose rows' places its set's offsets give: `FeatureStore.repair_writer`)."""
     return [spec for spec in p.pending if spec.name not in p.repairs]
 
 
@@ -406,12 +419,17 @@ def _predicted(p: _Pass, sources: Sequence[Source], lengths: Lengths) -> dict[st
     return {name: rows for name, rows in counts.items() if not (rows == UNKNOWN).any()}
 
 
-def _writer(store: FeatureStore, p: _Pass, name: str) -> ScatteredWriter | ShardWriter:
+def _writer(
+    store: FeatureStore, p: _Pass, name: str
+) -> ScatteredWriter | RepairWriter | ShardWriter:
     """Spec `name`'s writer: its rows straight into the store where their counts are
-    known (`FeatureStore.scattered_writer`), else its shards staged and laid out after the
-    pass (`FeatureStore.consolidate`)."""
-    placed = None
-    if name in p.counts:
+    known (`FeatureStore.scattered_writer`), a repair's where its set's chunks take them
+    (`FeatureStore.repair_writer`), else its shards staged and laid out after the pass
+    (`FeatureStore.consolidate`, a repair's `FeatureStore.repair`)."""
+    placed: ScatteredWriter | RepairWriter | None = None
+    if name in p.repairs:
+        placed = store.repair_writer(p.stored[name], p.repairs[name])
+    elif name in p.counts:
         placed = store.scattered_writer(p.stored[name], p.counts[name])
     return placed or store.shard_writer(p.stored[name])
 

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ser.cache import FeatureStore
-from ser.cache import repair as repair_module
 from ser.cache import store as store_module
+from ser.cache.repair_writer import RepairWriter
 from ser.cli import main
 from tests.stores import damage_chunk
 
@@ -60,14 +60,13 @@ def test_repair_reextracts_what_verify_finds_damaged(
     assert 0 < len(damaged) < len(offsets) - 1
 
     staged: list[int] = []  # the utterances the repair extracted again
-    real = repair_module.staged_utterances
+    real = RepairWriter.write
 
-    def spy(writer: Any, wanted: set[int]) -> Any:
-        found = real(writer, set(range(len(offsets) - 1)))
-        staged.extend(found[0])
-        return real(writer, wanted)
+    def spy(writer: RepairWriter, shard: int, rows: Any, failures: Any = None) -> None:
+        staged.extend(rows)
+        real(writer, shard, rows, failures)
 
-    monkeypatch.setattr(repair_module, "staged_utterances", spy)
+    monkeypatch.setattr(RepairWriter, "write", spy)
     result = ser(*extract, "--repair")
     assert result.exit_code == 0, result.output
     # Only the batches holding them (a few utterances each on the CPU), not their shards.

@@ -24,6 +24,7 @@ from ser.cli import main
 from ser.extract import audio_prints, decoded_lengths, row_counts, run
 from ser.synth.corpus import SynthConfig, write_corpus
 from ser.synth.encode import write_encoded
+from tests.stores import damage_chunk
 
 SETS = ["logmel80", "tiny-bert", "tiny-bert.mean"]
 SETS += [f"tiny-hubert.L{n}{pool}" for n in (1, 2) for pool in ("", ".mean")]
@@ -148,6 +149,30 @@ def test_a_killed_run_goes_on_from_its_records(
     assert kept == {"predicted.npy"} | {f"placed-{n}.json" for n in range(len(kept) - 1)}
     extract(corpus, store, tiny_models)
     same_stores(store, today)
+
+
+def test_a_repair_writes_its_rows_in_place_with_the_clean_bytes(
+    corpus: Path, tiny_models, today: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A damaged chunk of a frame set, repaired: records beside the store, no row (the
+    staged repair wrote the rows as shards there, then copied them in), and the chunks,
+    checksums and all, of the clean extraction, as the staged repair gave them."""
+    store = tmp_path / today.name
+    (shutil.copytree if today.is_dir() else shutil.copy2)(today, store)
+    damage_chunk(FeatureStore.open(store), "tiny-hubert.L2/data", chunk=0)
+    beside: list[str] = []
+    real = FeatureStore.repair
+
+    def seen(self: FeatureStore, name: str, damage: object) -> object:
+        staging = Path(f"{self.path}.staging")
+        beside.extend(p.suffix for p in staging.rglob("*") if p.is_file())
+        return real(self, name, damage)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(FeatureStore, "repair", seen)
+    extract(corpus, store, tiny_models, "--repair")
+    assert beside and set(beside) == {".json"}  # records only, no row
+    same_stores(store, today)
+    assert FeatureStore.open(store).verify() == []
 
 
 def missed(by: int):  # type: ignore[no-untyped-def]

@@ -28,7 +28,7 @@ import pytest
 import zarr
 from click.testing import CliRunner, Result
 
-from ser.cache import FeatureStore
+from ser.cache import FeatureStore, repair_writer
 from ser.cache import store as store_module
 from ser.cache.receipts import receipt_path
 from ser.cli import main
@@ -199,6 +199,46 @@ def test_a_damaged_chunk_is_repaired_by_the_printed_extract_command(
         damage_chunk(FeatureStore.open(store), "logmel80/data", chunk=2)
     assert "logmel80: rows " in clean(ser("store", "verify", store), 1)
     assert "repaired logmel80: " in run_printed(store, "logmel80")
+    assert_as_clean(store, pristine[suffix])
+
+
+def test_a_repair_killed_part_way_is_verified_and_finished(
+    pristine: dict[str, Path], suffix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed with a shard's rows written into the set's chunks and its record not yet
+    (as a kill -9 lands): verify names the damage, and the repair run again extracts only
+    what no record holds and leaves the clean extraction's bytes."""
+    store = copy_of(pristine, suffix, tmp_path)
+    for chunk in (1, 40, 80):
+        damage_chunk(FeatureStore.open(store), "logmel80/data", chunk=chunk)
+    command = [*repair_lines(store)["logmel80"][1:], "--shard-size", "8"]
+    records = []
+    real = repair_writer.atomic_write
+
+    def dies(path: Path, write: Any, what: str) -> None:
+        shard = path.name.startswith("repaired-")
+        if shard and records:
+            raise KeyboardInterrupt  # the second shard's rows are placed, its record not
+        real(path, write, what)
+        records.extend([json.loads(path.read_text())] if shard else [])
+
+    with monkeypatch.context() as patch:
+        patch.setattr(repair_writer, "atomic_write", dies)
+        assert ser(*command).exit_code != 0
+    said = clean(ser("store", "verify", store), 1)
+    assert "logmel80: rows " in said and "repair logmel80: " in said
+
+    again: list[int] = []
+    real_write = repair_writer.RepairWriter.write
+
+    def spy(writer: Any, shard: int, rows: Any, failures: Any = None) -> None:
+        again.extend(i for i in rows if i in writer.plan().places)
+        real_write(writer, shard, rows, failures)
+
+    monkeypatch.setattr(repair_writer.RepairWriter, "write", spy)
+    assert "repaired logmel80: " in clean(ser(*command), 0)
+    assert again and not set(again) & set(records[0]["placed"])
+    assert clean(ser("store", "verify", store), 0).startswith(f"ok: {store}")
     assert_as_clean(store, pristine[suffix])
 
 
