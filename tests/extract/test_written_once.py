@@ -292,10 +292,15 @@ def extract_audio(corpus: list[str], store: Path, tiny_models, quiet: bool = Tru
     return result.output
 
 
+#: Each lossy format into a Zarr store, and MP3's into HDF5 too: how a set's counts are
+#: known does not depend on the store's format, which the WAV tests above cover both of.
+LOSSY_STORES = [(f, ".zarr") for f in LOSSY] + [("mp3", ".h5")]
+
+
 @pytest.fixture(
     scope="module",
-    params=[(f, s) for f in LOSSY for s in (".zarr", ".h5")],
-    ids=[f"{f}-{b}" for f in LOSSY for b in ("zarr", "hdf5")],
+    params=LOSSY_STORES,
+    ids=[f"{f}-{'zarr' if s == '.zarr' else 'hdf5'}" for f, s in LOSSY_STORES],
 )
 def lossy_today(
     request: pytest.FixtureRequest,
