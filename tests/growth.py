@@ -7,6 +7,11 @@ linear work grows about ``factor`` times (less, with fixed costs), quadratic wor
 ``factor**2`` times; a ratio over ``factor * slack`` fails. Each size is timed `repeats`
 times on an input prepared afresh (a step may change what it runs on), the least kept:
 a pause of the machine makes a time longer, never shorter.
+
+What fails: with F the step's fixed cost, L its linear work and Q its quadratic work at
+``n`` (factor 4, slack 2), 16Q + 4L + F > 8(Q + L + F), i.e. Q > 7F/8 + L/2: quadratic
+work as costly as about the step's own at ``n``. Cheaper quadratic work (a C-speed scan
+per utterance, `list.index`) shows only at sizes beyond a fast test's.
 """
 
 from __future__ import annotations
