@@ -200,10 +200,23 @@ def long_utterances(ids: Sequence[str], seconds: Sequence[float]) -> list[str]:
 
 
 #: A recording over LONG_SECONDS holding more than this share of a pass's audio, or over
-#: STILL_SECONDS, is said before the pass: the progress counts utterances, and stands
-#: still while it is extracted (minutes, on a CPU, for a recording of an hour).
+#: STILL_SECONDS, is said before the pass: the progress counts utterances, and would stand
+#: still while it is extracted (minutes, on a CPU, for a recording of an hour), so it is
+#: said under way then (`ser.extract.progress.Underway`).
 STILL_SHARE = 0.25
 STILL_SECONDS = 300.0
+
+
+def still_indices(seconds: Sequence[float], indices: Sequence[int]) -> list[int]:
+    """Those of the utterances `indices` that hold so much of a pass's audio that its
+    progress (by utterances) would stand still on them.
+
+    >>> still_indices([2.0, 3.0, 2400.0], [0, 1, 2])
+    [2]
+    """
+    total = sum(max(seconds[i], 0.0) for i in indices)
+    most = max(LONG_SECONDS, min(STILL_SECONDS, STILL_SHARE * total))
+    return [i for i in indices if seconds[i] > most]
 
 
 def standing_still(ids: Sequence[str], seconds: Sequence[float], indices: Sequence[int]) -> str:
@@ -214,14 +227,13 @@ def standing_still(ids: Sequence[str], seconds: Sequence[float], indices: Sequen
     >>> standing_still(["a", "b", "c"], [2.0, 3.0, 2400.0], [0, 1, 2])[:48]
     'c is 40:00 of audio, 100% of this pass: its prog'
     """
-    total = sum(max(seconds[i], 0.0) for i in indices)
-    most = max(LONG_SECONDS, min(STILL_SECONDS, STILL_SHARE * total))
-    long = [i for i in indices if seconds[i] > most]
+    long = still_indices(seconds, indices)
     if not long:
         return ""
     said = ", ".join(f"{ids[i]} is {clock_time(seconds[i])} of audio" for i in long)
-    share = sum(seconds[i] for i in long) / total
+    share = sum(seconds[i] for i in long) / sum(max(seconds[i], 0.0) for i in indices)
     return (
         f"{said}, {share:.0%} of this pass: its progress counts utterances and stands still "
-        "while a recording that long is extracted (stopped, the run keeps what it finished)"
+        "on a recording that long, so a line says how far it is while it is extracted "
+        "(stopped, the run keeps what it finished)"
     )

@@ -75,9 +75,10 @@ from ser.extract.plan import (
     peak_bytes,
     plan_shards,
     standing_still,
+    still_indices,
 )
 from ser.extract.processes import batches_on_processes
-from ser.extract.progress import print_estimate, progress_bar
+from ser.extract.progress import Underway, print_estimate, progress_bar
 from ser.extract.registry import KINDS, build_extractor
 from ser.extract.row_counts import UNKNOWN, predicted_sets
 from ser.extract.shards import ShardJob, Source, audio_sources, make_jobs
@@ -334,10 +335,11 @@ def _run_passes(
             advance: Advance = functools.partial(bar.advance, task)
             execution = _execution(p.extractor, jobs, config, device, threads)
             console.print(f"{label}: {execution.describe()}")
-            if seconds and (still := standing_still(ids, seconds, _indices(jobs))):
-                console.print(f"{label}: {still}", markup=False, highlight=False, soft_wrap=True)
+            underway = _underway(console, label, jobs, ids, seconds, config.progress)
             if client is None:
-                _run_local(p.extractor, jobs, device, advance, console, execution)
+                with underway.running() if underway else contextlib.nullcontext():
+                    landed = _landed(advance, underway)
+                    _run_local(p.extractor, jobs, device, landed, console, execution)
             else:
                 kind, count = p.extractor.kind, threads.count or None
                 for n in run_jobs_dask(client, kind, p.options, config.device, jobs, count):
@@ -454,6 +456,40 @@ def _execution(
         processes=config.processes,
         asked_threads=config.threads,
     )
+
+
+def _underway(
+    console: Console,
+    label: str,
+    jobs: list[ShardJob],
+    ids: Sequence[str],
+    seconds: Sequence[float],
+    shown: bool,
+) -> Underway | None:
+    """A pass's recordings its progress would stand still on, said before it
+    (`standing_still`), and what says them under way while it runs (None: it has none,
+    or shows no progress)."""
+    indices = _indices(jobs)
+    still = standing_still(ids, seconds, indices) if seconds else ""
+    if not still:
+        return None
+    console.print(f"{label}: {still}", markup=False, highlight=False, soft_wrap=True)
+    if not shown or console.quiet:
+        return None
+    order = [batch for job in jobs for batch in job.shard.batches]  # as `run_jobs` lands them
+    return Underway(console, label, order, seconds, ids, frozenset(still_indices(seconds, indices)))
+
+
+def _landed(advance: Advance, underway: Underway | None) -> Advance:
+    """`advance` of a batch landed, which `underway` hears too."""
+    if underway is None:
+        return advance
+
+    def landed(n: int) -> None:
+        advance(n)
+        underway.done()
+
+    return landed
 
 
 def _run_local(
