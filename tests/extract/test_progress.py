@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import io
-import time
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-import pytest
-import soundfile
 from rich.console import Console
 
-from ser.extract import pipeline, progress, run
 from ser.extract.progress import Underway, print_estimate, progress_bar
 from ser.runtime.progress import CountLines, on_terminal
-from tests.refused import ser
 
 
 def test_a_file_gets_plain_lines_even_where_rich_is_told_to_colour_it() -> None:
@@ -105,35 +97,3 @@ def test_a_first_batch_s_long_recording_has_no_pace_to_go_by() -> None:
         underway.line()
         == "is13: talk (30:00 of audio) under way 0:20 (the pass's first batch: no pace yet)"
     )
-
-
-def test_ser_extract_says_a_long_recording_under_way_while_it_is_extracted(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Two utterances of a second and one of 70 s (90 % of the pass): said before the
-    pass, then under way while its batch runs (each batch held 0.2 s here), in a log as
-    on a terminal; nothing with -q."""
-    lines = ["utt_id,wav,label,speaker"]
-    for i, seconds in enumerate([1, 1, 70]):
-        soundfile.write(tmp_path / f"u{i}.wav", np.zeros(16000 * seconds, np.float32), 16000)
-        lines.append(f"u{i},u{i}.wav,neu,s{i}")
-    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
-    finish = pipeline.finish
-
-    def slow(*args: Any) -> Any:  # a batch's results waited on
-        time.sleep(0.2)
-        return finish(*args)
-
-    monkeypatch.setattr(pipeline, "finish", slow)
-    monkeypatch.setattr(progress, "TICK", 0.01)
-    monkeypatch.setattr(run, "Underway", functools.partial(Underway, after=0.0, interval=0.0))
-    args = ["extract", tmp_path / "m.csv", "--corpus", "manifest", "--features", "logmel"]
-    args += ["--processes", "1", "--batch-seconds", "8"]
-    said = ser(*args, "--store", tmp_path / "f.zarr")
-    assert said.exit_code == 0, said.output
-    before = [n for n, line in enumerate(said.stderr.splitlines()) if "stands still" in line]
-    under = [n for n, line in enumerate(said.stderr.splitlines()) if " under way " in line]
-    assert before and under and before[0] < under[0], said.stderr
-    assert said.stderr.splitlines()[under[0]].startswith("logmel: u2 (1:10 of audio) under way ")
-    quiet = ser(*args, "--store", tmp_path / "g.zarr", "-q")
-    assert quiet.exit_code == 0 and " under way " not in quiet.stderr

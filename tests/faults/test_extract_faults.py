@@ -5,6 +5,7 @@ its corpus (said at extraction)."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ import soundfile
 import transformers.utils.hub
 
 import ser.extract.pipeline as pipeline
+import ser.extract.progress as extract_progress
 import ser.extract.run as run
 from ser.cache import FeatureStore
 from tests.refused import one_line, ser
@@ -144,6 +146,40 @@ def test_a_recording_the_progress_stands_still_on_is_said_before(
     assert lines[still[0]].startswith(f"logmel: {wav.stem} is 6:00 of audio, ")
     progress = [n for n, line in enumerate(lines) if line.startswith("logmel: ") and "/" in line]
     assert progress and still[0] < progress[0]
+
+
+def test_ser_extract_says_a_long_recording_under_way_while_it_is_extracted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two utterances of a second and one of 70 s (90 % of the pass): said before the
+    pass, then under way while its batch runs (each batch held 0.2 s here), in a log as
+    on a terminal; nothing with -q."""
+    lines = ["utt_id,wav,label,speaker"]
+    for i, seconds in enumerate([1, 1, 70]):
+        soundfile.write(tmp_path / f"u{i}.wav", np.zeros(16000 * seconds, np.float32), 16000)
+        lines.append(f"u{i},u{i}.wav,neu,s{i}")
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    finish = pipeline.finish
+
+    def slow(*args: Any) -> Any:  # a batch's results waited on
+        time.sleep(0.2)
+        return finish(*args)
+
+    monkeypatch.setattr(pipeline, "finish", slow)
+    monkeypatch.setattr(extract_progress, "TICK", 0.01)
+    monkeypatch.setattr(
+        run, "Underway", functools.partial(extract_progress.Underway, after=0.0, interval=0.0)
+    )
+    args = ["extract", tmp_path / "m.csv", "--corpus", "manifest", "--features", "logmel"]
+    args += ["--processes", "1", "--batch-seconds", "8"]
+    said = ser(*args, "--store", tmp_path / "f.zarr")
+    assert said.exit_code == 0, said.output
+    before = [n for n, line in enumerate(said.stderr.splitlines()) if "stands still" in line]
+    under = [n for n, line in enumerate(said.stderr.splitlines()) if " under way " in line]
+    assert before and under and before[0] < under[0], said.stderr
+    assert said.stderr.splitlines()[under[0]].startswith("logmel: u2 (1:10 of audio) under way ")
+    quiet = ser(*args, "--store", tmp_path / "g.zarr", "-q")
+    assert quiet.exit_code == 0 and " under way " not in quiet.stderr
 
 
 @pytest.mark.slow
