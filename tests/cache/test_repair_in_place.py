@@ -18,6 +18,7 @@ from ser.cache import FeatureStore, Manifest
 from ser.cache import store as store_module
 from ser.cache.raw_chunks import put_rows
 from ser.cache.repair_writer import RepairWriter
+from ser.cache.store_types import Damage
 from ser.errors import StoreError
 from tests.stores import damage_chunk, expected_data, fill
 
@@ -39,6 +40,17 @@ def damaged(store_path: Path, manifest: Manifest) -> tuple[FeatureStore, dict[in
     damage_chunk(store, f"{NAME}/data", chunk=2)
     damage_chunk(store, f"{NAME}/data", chunk=4)
     return store, rows
+
+
+def begun(
+    store_path: Path, manifest: Manifest
+) -> tuple[FeatureStore, dict[int, np.ndarray], Damage, RepairWriter]:
+    """`damaged`'s set, its repair begun: the damage found and the writer placing rows."""
+    store, rows = damaged(store_path, manifest)
+    damage = store.begin_repair(NAME)
+    writer = store.repair_writer(NAME, damage)
+    assert writer is not None
+    return store, rows, damage, writer
 
 
 def chunk_bytes(path: Path) -> dict[str, bytes]:
@@ -102,10 +114,7 @@ def test_a_stopped_repair_is_verified_then_goes_on_from_its_records(
     """Stopped after its first shard's record and after a second shard's rows but before
     that shard's record (what a kill -9 leaves): verify names the damage, a repair begun
     again keeps the first shard's utterances and writes only the rest."""
-    store, rows = damaged(store_path, manifest)
-    damage = store.begin_repair(NAME)
-    writer = store.repair_writer(NAME, damage)
-    assert writer is not None
+    _, rows, damage, writer = begun(store_path, manifest)
     first, rest = damage.utterances[:2], damage.utterances[2:]
     writer.write(0, {i: rows[i] for i in first})
     start, count = writer.plan().places[rest[0]]  # its rows, cut short, and no record
@@ -117,9 +126,9 @@ def test_a_stopped_repair_is_verified_then_goes_on_from_its_records(
     again = FeatureStore.open(store_path, mode="a")
     resumed = again.begin_repair(NAME)
     assert resumed.utterances == damage.utterances
-    writer = again.repair_writer(NAME, resumed)
-    assert writer is not None and set(writer.covered()) == set(first)
-    writer.write(1, {i: rows[i] for i in rest})
+    going_on = again.repair_writer(NAME, resumed)
+    assert going_on is not None and set(going_on.covered()) == set(first)
+    going_on.write(1, {i: rows[i] for i in rest})
     assert again.repair(NAME, resumed) is True
     assert again.verify() == []
     np.testing.assert_array_equal(
@@ -130,28 +139,22 @@ def test_a_stopped_repair_is_verified_then_goes_on_from_its_records(
 def test_new_damage_outside_a_stopped_repair_begins_it_anew(
     store_path: Path, manifest: Manifest
 ) -> None:
-    store, rows = damaged(store_path, manifest)
-    damage = store.begin_repair(NAME)
-    writer = store.repair_writer(NAME, damage)
-    assert writer is not None
+    store, rows, damage, writer = begun(store_path, manifest)
     writer.write(0, {damage.utterances[0]: rows[damage.utterances[0]]})
     damage_chunk(store, f"{NAME}/data", chunk=7)  # a disk failing further since
     again = store.begin_repair(NAME)
     assert set(again.utterances) > set(damage.utterances)
     assert staging_files(store) == set()  # begun anew
-    writer = store.repair_writer(NAME, again)
-    assert writer is not None and writer.covered() == {}
-    writer.write(0, {i: rows[i] for i in again.utterances})
+    anew = store.repair_writer(NAME, again)
+    assert anew is not None and anew.covered() == {}
+    anew.write(0, {i: rows[i] for i in again.utterances})
     assert store.repair(NAME, again) is True and store.verify() == []
 
 
 def test_another_row_count_leaves_the_set_as_damaged_as_it_was(
     store_path: Path, manifest: Manifest
 ) -> None:
-    store, rows = damaged(store_path, manifest)
-    damage = store.begin_repair(NAME)
-    writer = store.repair_writer(NAME, damage)
-    assert writer is not None
+    store, rows, damage, writer = begun(store_path, manifest)
     first = damage.utterances[0]
     writer.write(0, {i: rows[i] for i in damage.utterances} | {first: np.ones((20, 6))})
     with pytest.raises(
