@@ -397,6 +397,8 @@ def _read_rows(
     copied straight into the output when possible, their crc32c checked there;
     DamagedChunks naming every chunk that fails."""
     array = stored.array
+    if into is not None and (into.dtype != array.dtype or into.shape[1:] != array.shape[1:]):
+        into = None  # a buffer laid out otherwise than the set: rows of their own
     chunk_rows = array.chunks[0]
     layout = _chunk_layout(array)
     if start % chunk_rows or layout is None:

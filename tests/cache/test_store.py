@@ -21,7 +21,14 @@ from ser.cache.formats import backend_for
 from ser.cache.zarr_backend import _chunk_layout
 from ser.errors import FingerprintMismatch, StoreError, StoreLocked
 from tests.stores import EXAMPLE_ATTRS as ATTRS
-from tests.stores import example_columns, expected_data, fill, random_rows, write_shards
+from tests.stores import (
+    example_columns,
+    expected_data,
+    fill,
+    labelled_store,
+    random_rows,
+    write_shards,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -566,3 +573,21 @@ def test_folder_bytes_skips_a_temp_file_renamed_while_counted(
     monkeypatch.setattr(os, "stat", renamed_once_seen)
     assert backend.folder_bytes(tmp_path) in (10, 17)  # never an error
     assert backend.folder_bytes(tmp_path / "gone") == 0
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
+def test_rows_read_into_a_buffer_are_the_rows_whatever_the_buffer(
+    tmp_path: Path, suffix: str
+) -> None:
+    """`read_rows(..., out=)` fills a reader's buffer with the rows, any span of them; a
+    buffer of another dtype gets them cast (HDF5) or rows of their own (Zarr), never
+    its bytes taken for the set's."""
+    store = labelled_store(
+        tmp_path / f"f{suffix}", {"hubert": ("hubert", "audio", "frame", 6, "float16")}
+    )
+    want = store.read("hubert").data
+    chunk = store.chunk_rows("hubert")
+    for buffer in (np.zeros((chunk + 3, 6), np.float16), np.zeros((chunk + 3, 6), np.float32)):
+        for start, stop in ((0, chunk), (chunk, min(2 * chunk, len(want))), (1, 4)):
+            got = store.read_rows("hubert", start, stop, buffer)
+            np.testing.assert_array_equal(got, want[start:stop])
