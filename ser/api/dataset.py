@@ -190,7 +190,8 @@ class FeatureDataset(Dataset[Item]):
         return _BatchItems(items, FeatureBatch(x, mask, labels, [i.utt_id for i in items]))
 
     def collate(self, items: Sequence[Item]) -> FeatureBatch:
-        """`items` as one padded batch (a DataLoader's ``collate_fn``)."""
+        """`items` as one padded batch (a DataLoader's ``collate_fn``); a DataLoader's
+        batch (`__getitems__`) comes padded already, its items views of it: that batch."""
         if isinstance(items, _BatchItems):
             return items.batch  # built padded by `__getitems__`: the same tensors
         if not len(items):
