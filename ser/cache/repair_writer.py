@@ -55,6 +55,7 @@ class Plan:
     failing: tuple[tuple[int, int], ...]  # [start, stop) rows of chunks failing their checksum
     rows: int  # the set's rows
     chunk_rows: int
+    fingerprint: str  # the set's, when the plan was made
 
     def chunks_of(self, utterances: list[int]) -> set[int]:
         """The chunks the rows of `utterances` lie in."""
@@ -195,7 +196,7 @@ def open_writer(
         old is None
         or sorted(old.places) != list(damage.utterances)
         or old.chunk_rows != chunk_rows
-        or not _ours(staging, fingerprint)
+        or old.fingerprint != fingerprint
     ):
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
@@ -218,7 +219,8 @@ def existing(
 ) -> RepairWriter | None:
     """The writer of the repair whose plan this staging holds (None: none does)."""
     fingerprint = str(attrs["fingerprint"])
-    if chunks is None or read_plan(staging) is None or not _ours(staging, fingerprint):
+    plan = read_plan(staging)
+    if chunks is None or plan is None or plan.fingerprint != fingerprint:
         return None
     dim, dtype, level = int(attrs["dim"]), str(attrs["dtype"]), str(attrs["level"])
     return RepairWriter(staging, chunks, fingerprint, dim, dtype, level)
@@ -232,7 +234,7 @@ def resumed(staging: Path, fingerprint: str, damage: Damage, chunk_rows: int) ->
     plan = read_plan(staging)
     if plan is None or plan.chunk_rows != chunk_rows or damage.whole or not damage:
         return None
-    if not _ours(staging, fingerprint):
+    if plan.fingerprint != fingerprint:
         return None
     touched = plan.chunks_of(list(plan.places))
     failing = _chunks_of(damage.failing, plan.chunk_rows)
@@ -299,6 +301,7 @@ def _loaded(path: Path, stamp: tuple[int, int]) -> Plan | None:
             tuple((int(a), int(b)) for a, b in plan["failing"]),
             int(plan["rows"]),
             int(plan["chunk_rows"]),
+            str(plan["fingerprint"]),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -307,10 +310,6 @@ def _loaded(path: Path, stamp: tuple[int, int]) -> Plan | None:
 def _chunks_of(spans: tuple[tuple[int, int], ...], chunk_rows: int) -> set[int]:
     """The chunks rows ``[start, stop)`` of `spans` lie in."""
     return {c for a, b in spans if b > a for c in range(a // chunk_rows, -(-b // chunk_rows))}
-
-
-def _ours(staging: Path, fingerprint: str) -> bool:
-    return _record(staging / PLAN, fingerprint) is not None
 
 
 def _record(path: Path, fingerprint: str) -> dict[str, Any] | None:
