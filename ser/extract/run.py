@@ -36,7 +36,7 @@ import contextlib
 import dataclasses
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -364,7 +364,8 @@ def _jobs(
     store: FeatureStore, p: _Pass, plan: ShardPlan, sources: Sequence[Source], config: ExtractConfig
 ) -> list[ShardJob]:
     done = {spec.name: set(store.done_shards(p.stored[spec.name])) for spec in p.pending}
-    left = _unrepaired(store, p)
+    repairing = {n: store.repair_writer(p.stored[n], d) for n, d in p.repairs.items()}
+    left = _unrepaired(p, repairing)
     for name, damaged in left.items():  # only the shards holding damaged utterances
         done[name] = {s.shard_id for s in plan.shards if not damaged & set(s.indices)}
     shards = plan.shards
@@ -388,16 +389,17 @@ def _jobs(
     # into the stored sets.
     out = {spec.name: str(spec.attrs.get("view_of", spec.name)) for spec in p.pending}
     named = [dataclasses.replace(spec, name=out[spec.name]) for spec in p.pending]
-    writers = {out[spec.name]: _writer(store, p, spec.name) for spec in p.pending}
+    writers = {out[spec.name]: _writer(store, p, spec.name, repairing) for spec in p.pending}
     return make_jobs(shards, named, sources, writers, {out[k]: v for k, v in done.items()})
 
 
-def _unrepaired(store: FeatureStore, p: _Pass) -> dict[str, set[int]]:
+def _unrepaired(p: _Pass, repairing: Mapping[str, RepairWriter | None]) -> dict[str, set[int]]:
     """By spec name, the damaged utterances of each set repaired that are still to be
-    extracted: those no record of a repair killed part way holds (its rows placed)."""
+    extracted: those no record of a repair killed part way holds (`repairing`: each set's
+    writer in place, its records; None: staged)."""
     left = {}
     for name, damage in p.repairs.items():
-        writer = store.repair_writer(p.stored[name], damage)
+        writer = repairing[name]
         held = set(writer.covered()) if writer is not None else set()
         left[name] = set(damage.utterances) - held
     return left
@@ -422,15 +424,15 @@ def _predicted(p: _Pass, sources: Sequence[Source], lengths: Lengths) -> dict[st
 
 
 def _writer(
-    store: FeatureStore, p: _Pass, name: str
+    store: FeatureStore, p: _Pass, name: str, repairing: Mapping[str, RepairWriter | None]
 ) -> ScatteredWriter | RepairWriter | ShardWriter:
     """Spec `name`'s writer: its rows straight into the store where their counts are
     known (`FeatureStore.scattered_writer`), a repair's where its set's chunks take them
-    (`FeatureStore.repair_writer`), else its shards staged and laid out after the pass
-    (`FeatureStore.consolidate`, a repair's `FeatureStore.repair`)."""
+    (`repairing`: `FeatureStore.repair_writer`'s), else its shards staged and laid out
+    after the pass (`FeatureStore.consolidate`, a repair's `FeatureStore.repair`)."""
     placed: ScatteredWriter | RepairWriter | None = None
     if name in p.repairs:
-        placed = store.repair_writer(p.stored[name], p.repairs[name])
+        placed = repairing[name]
     elif name in p.counts:
         placed = store.scattered_writer(p.stored[name], p.counts[name])
     return placed or store.shard_writer(p.stored[name])
