@@ -401,8 +401,14 @@ def _read_rows(
         into = None  # a buffer laid out otherwise than the set: rows of their own
     chunk_rows = array.chunks[0]
     layout = _chunk_layout(array)
-    if start % chunk_rows or layout is None:  # through zarr, which makes rows of its own
-        return _read_checked(stored, start, stop)
+    if start % chunk_rows or layout is None:
+        rows = _read_checked(stored, start, stop)
+        if into is None:
+            return rows
+        # Zarr's own array let go now: a stream keeps a copy of the buffer's rows, and
+        # both would be held at once beside the buffer it counts.
+        into[: len(rows)] = rows
+        return into[: len(rows)]
     shape = (stop - start, array.shape[1])
     out = np.empty(shape, dtype=array.dtype) if into is None else into[: shape[0]]
     flat = memoryview(out.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
