@@ -62,6 +62,10 @@ class ZarrBackend:
     def __init__(self, path: Path, writable: bool) -> None:
         self.path = path
         self.writable = writable
+        # A reader's sets' data, opened once while their metadata file is the same one: a
+        # stream reads a set a chunk at a time, and opening it again each time cost about
+        # as much as reading a 4 MB chunk.
+        self._opened: dict[str, tuple[tuple[int, ...], _Stored]] = {}
         quiet_zarr_tasks()
 
     def exists(self) -> bool:
@@ -257,7 +261,7 @@ class ZarrBackend:
     def read_rows(
         self, name: str, start: int, stop: int, out: np.ndarray | None = None
     ) -> np.ndarray:
-        return _read_rows(self._stored(name, DATA), start, stop, out)
+        return _read_rows(self._data_stored(name), start, stop, out)
 
     def nbytes(self, name: str) -> int:
         return folder_bytes(self.path / name)
@@ -268,7 +272,24 @@ class ZarrBackend:
         return open_node(self.path, name, zarr.Group, writable=self.writable)
 
     def _data(self, name: str) -> zarr.Array:
-        return self._stored(name, DATA).array
+        return self._data_stored(name).array
+
+    def _data_stored(self, name: str) -> _Stored:
+        """Set ``name``'s data: for a reader, the one opened before while its ``zarr.json``
+        is the same file (zarr writes it anew by rename: a rechunk, a trim or a set made
+        again changes it); a writer's opened each time."""
+        if self.writable:
+            return self._stored(name, DATA)
+        try:
+            found = os.stat(self.path / name / DATA / METADATA)
+        except OSError:  # no data there (a rechunk's leftovers, a lost set): the full path
+            return self._stored(name, DATA)
+        stamp = (found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
+        held = self._opened.get(name)
+        if held is None or held[0] != stamp:
+            held = (stamp, self._stored(name, DATA))
+            self._opened[name] = held
+        return held[1]
 
     def _data_rel(self, name: str) -> str:
         """Where set ``name``'s data is: ``data``, or the whole rechunked one a rechunk

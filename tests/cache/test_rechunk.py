@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from ser.cache import FeatureStore, Manifest
+from ser.cache.zarr_nodes import open_node
 from ser.errors import StoreError
 from tests.stores import EXAMPLE_ATTRS as ATTRS
 from tests.stores import add_incomplete_set, damage_chunk, expected_data, fill
@@ -41,6 +42,32 @@ def test_rechunk_keeps_rows_offsets_attrs_and_fingerprint(
     # The same settings resume on it: nothing is begun again.
     FeatureStore.open(store_path, mode="a").begin_feature_set("hubert.L3", ATTRS)
     assert FeatureStore.open(store_path).info("hubert.L3").complete
+
+
+def test_a_reader_open_before_a_rechunk_reads_the_new_chunks(
+    store_path: Path, manifest: Manifest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FeatureStore.create(store_path, manifest)
+    rows = fill(store)
+    want = expected_data(rows, len(manifest), "float16")
+    reader = FeatureStore.open(store_path)
+    assert np.array_equal(reader.read_rows("hubert.L3", 0, 17), want[:17])
+    if store_path.suffix == ".zarr":  # a reader opens a set's data once, not once a read
+        from ser.cache import zarr_backend
+
+        opened = []
+        monkeypatch.setattr(
+            zarr_backend, "open_node", lambda *a, **k: opened.append(a) or open_node(*a, **k)
+        )
+        for start in range(0, 15, 5):
+            reader.read_rows("hubert.L3", start, start + 5)
+        assert opened == []
+        monkeypatch.undo()
+
+    store.rechunk("hubert.L3", 5 * ROW_BYTES)
+
+    assert reader.chunk_rows("hubert.L3") == 5
+    assert np.array_equal(reader.read_rows("hubert.L3", 5, 17), want[5:17])
 
 
 def test_rechunk_back_to_larger_chunks(store_path: Path, manifest: Manifest) -> None:
