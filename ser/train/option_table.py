@@ -11,6 +11,7 @@ sweep cell call.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -85,7 +86,7 @@ class Option:
 def train_options() -> dict[str, Option]:
     """The table (module docstring), from the registry as it is now."""
     config = options.TrainConfig  # looked up when called: a test may declare another
-    hints, table = typing.get_type_hints(config), {}
+    hints, table = _hints(config), {}
     paper = {f.name for f in dataclasses.fields(TrainDefaults)}  # a family's own default
     for f in dataclasses.fields(config):
         if f.name == "model":
@@ -117,9 +118,16 @@ def model_options() -> dict[str, Option]:
         f = next(g for g in dataclasses.fields(config) if g.name == name)
         own = {family.name: field_defaults(family.config)[name] for family in families}
         section = MODEL if len(families) > 1 else families[0].name
-        option = _option(f, typing.get_type_hints(config)[name], section, own)
+        option = _option(f, _hints(config)[name], section, own)
         table[name] = dataclasses.replace(option, default=None)
     return table
+
+
+@functools.cache
+def _hints(config: type) -> dict[str, Any]:
+    """A config class's field types, its string annotations evaluated once (a command's
+    every config and run name reads the table)."""
+    return typing.get_type_hints(config)
 
 
 def train_config(values: Mapping[str, object]) -> options.TrainConfig:
