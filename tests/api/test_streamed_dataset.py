@@ -171,8 +171,11 @@ def store_index(store: ser.Store) -> Any:
 
 # Forked workers share the reader threads' state as it was: two of them, each on its own
 # stream. A spawned one starts a whole Python (torch imported anew, seconds of CPU): one
-# shows that the pickled dataset opens its own streams there.
-@pytest.mark.parametrize(("context", "workers"), [("fork", 2), ("spawn", 1)])
+# shows that the pickled dataset opens its own streams there, in the slow tier as every
+# test of whole processes (in the fast one, `test_a_pickled_dataset_makes_its_own_streams`).
+@pytest.mark.parametrize(
+    ("context", "workers"), [("fork", 2), pytest.param("spawn", 1, marks=pytest.mark.slow)]
+)
 def test_a_dataloaders_workers_read_the_streamed_rows(
     chunked: Path, context: str, workers: int
 ) -> None:

@@ -118,6 +118,7 @@ def test_a_graphed_run_streams_as_the_eager_one(chunked: Path, tmp_path: Path) -
     assert_same_training(eager, graphed)
 
 
+@pytest.mark.slow  # as tests/train/engine/test_steps.py's compiled runs: tracing takes seconds
 def test_a_compiled_run_streams_as_the_eager_one(
     chunked: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -134,6 +135,7 @@ def test_a_compiled_run_streams_as_the_eager_one(
     assert_same_training(eager, compiled)
 
 
+@pytest.mark.slow  # as tests/train/test_processes.py's runs: each process imports torch anew
 def test_training_processes_stream_as_one_process(
     chunked: Path, alone: RunRecord, tmp_path: Path
 ) -> None:
