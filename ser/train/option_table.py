@@ -11,7 +11,6 @@ sweep cell call.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import types
 import typing
@@ -86,7 +85,7 @@ class Option:
 def train_options() -> dict[str, Option]:
     """The table (module docstring), from the registry as it is now."""
     config = options.TrainConfig  # looked up when called: a test may declare another
-    hints, table = _hints(config), {}
+    hints, table = typing.get_type_hints(config), {}
     paper = {f.name for f in dataclasses.fields(TrainDefaults)}  # a family's own default
     for f in dataclasses.fields(config):
         if f.name == "model":
@@ -113,21 +112,15 @@ def model_options() -> dict[str, Option]:
                 f"the model family {families[0].name!r} declares an option {name!r}, which "
                 f"is ser train's own {flag}: rename the family's option"
             )
+    hints = {fam.config: typing.get_type_hints(fam.config) for fam in FAMILIES.values()}
     for name, families in list(owners.items())[1:]:  # after fusion, every config's first
         config = families[0].config
         f = next(g for g in dataclasses.fields(config) if g.name == name)
         own = {family.name: field_defaults(family.config)[name] for family in families}
         section = MODEL if len(families) > 1 else families[0].name
-        option = _option(f, _hints(config)[name], section, own)
+        option = _option(f, hints[config][name], section, own)
         table[name] = dataclasses.replace(option, default=None)
     return table
-
-
-@functools.cache
-def _hints(config: type) -> dict[str, Any]:
-    """A config class's field types, its string annotations evaluated once (a command's
-    every config and run name reads the table)."""
-    return typing.get_type_hints(config)
 
 
 def train_config(values: Mapping[str, object]) -> options.TrainConfig:
