@@ -219,17 +219,16 @@ def still_indices(seconds: Sequence[float], indices: Sequence[int]) -> list[int]
     return [i for i in indices if seconds[i] > most]
 
 
-def standing_still(ids: Sequence[str], seconds: Sequence[float], indices: Sequence[int]) -> str:
+def standing_still(
+    ids: Sequence[str], seconds: Sequence[float], indices: Sequence[int], long: Sequence[int]
+) -> str:
     """The line that says, before a pass over the utterances `indices`, which of them
-    holds so much of its audio that the progress (by utterances) stands still on it
-    ("": none does).
+    (`long`: `still_indices`', not empty) holds so much of its audio that the progress (by
+    utterances) stands still on it.
 
-    >>> standing_still(["a", "b", "c"], [2.0, 3.0, 2400.0], [0, 1, 2])[:48]
+    >>> standing_still(["a", "b", "c"], [2.0, 3.0, 2400.0], [0, 1, 2], [2])[:48]
     'c is 40:00 of audio, 100% of this pass: its prog'
     """
-    long = still_indices(seconds, indices)
-    if not long:
-        return ""
     said = ", ".join(f"{ids[i]} is {clock_time(seconds[i])} of audio" for i in long)
     share = sum(seconds[i] for i in long) / sum(max(seconds[i], 0.0) for i in indices)
     return (

@@ -472,14 +472,15 @@ def _underway(
     (`standing_still`), and what says them under way while it runs (None: it has none,
     or shows no progress)."""
     indices = _indices(jobs)
-    still = standing_still(ids, seconds, indices) if seconds else ""
-    if not still:
+    long = still_indices(seconds, indices) if seconds else []
+    if not long:
         return None
+    still = standing_still(ids, seconds, indices, long)
     console.print(f"{label}: {still}", markup=False, highlight=False, soft_wrap=True)
     if not shown or console.quiet:
         return None
     order = [batch for job in jobs for batch in job.shard.batches]  # as `run_jobs` lands them
-    return Underway(console, label, order, seconds, ids, frozenset(still_indices(seconds, indices)))
+    return Underway(console, label, order, seconds, ids, frozenset(long))
 
 
 def _landed(advance: Advance, underway: Underway | None) -> Advance:
