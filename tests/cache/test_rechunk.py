@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ser.cache import FeatureStore, Manifest
+from ser.cache import FeatureStore, Manifest, zarr_backend
 from ser.cache.zarr_nodes import open_node
 from ser.errors import StoreError
 from tests.stores import EXAMPLE_ATTRS as ATTRS
@@ -53,8 +53,6 @@ def test_a_reader_open_before_a_rechunk_reads_the_new_chunks(
     reader = FeatureStore.open(store_path)
     assert np.array_equal(reader.read_rows("hubert.L3", 0, 17), want[:17])
     if store_path.suffix == ".zarr":  # a reader opens a set's data once, not once a read
-        from ser.cache import zarr_backend
-
         opened = []
         monkeypatch.setattr(
             zarr_backend, "open_node", lambda *a, **k: opened.append(a) or open_node(*a, **k)
