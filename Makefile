@@ -21,8 +21,11 @@ install: $(STAMP)
 # The fast loop: every test but the `slow` tier (busy machines, statistics over seeds,
 # process kills, dask clusters), which `make test-all` adds. One test process per core
 # (pytest-xdist), a test file to a process so that its fixtures are built once; each
-# process runs torch on one thread (tests/conftest.py), as the suite always has.
-PYTEST := $(BIN)/python -m pytest -q -n auto --dist loadfile
+# process runs torch on one thread (tests/conftest.py), as the suite always has. Bytecode is
+# written even where the environment says not to (PYTHONDONTWRITEBYTECODE): each process
+# rewrites every test module's asserts as it collects, 6 s of its start that the next run
+# then reads back from __pycache__ instead.
+PYTEST := env PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n auto --dist loadfile
 
 test: $(STAMP)
 	$(PYTEST) -m "not slow"
