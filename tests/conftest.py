@@ -26,6 +26,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import pytest
 import torch
 
+from tests import old_runs
+
 torch.set_num_threads(1)
 
 T = TypeVar("T")
@@ -49,6 +51,16 @@ def built_once(factory: pytest.TempPathFactory, name: str, build: Callable[[Path
         built = build(folder)
         value.write_bytes(pickle.dumps(built))
         return built
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-xdist has made this run's folder
+def pytest_sessionstart(session: pytest.Session) -> None:
+    old_runs.start_removing(session.config)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own clean-up of the same folders
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    old_runs.wait_for_removal(session.config)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
