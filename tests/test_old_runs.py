@@ -45,27 +45,29 @@ def config(**ini: Any) -> Any:
     )
 
 
-def test_the_old_runs_are_gone_once_waited_for(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """pytest's folder of runs, moved here (its documented variable), with five runs."""
     monkeypatch.setenv("PYTEST_DEBUG_TEMPROOT", str(tmp_path))
     root = old_runs.runs_root()
     numbered(root, 1, 2, 3, 4, 5)
+    return root
+
+
+def removed_for(settings: Any) -> None:
+    old_runs.start_removing(settings)
+    old_runs.wait_for_removal(settings)
+
+
+def test_the_old_runs_are_gone_once_waited_for(runs: Path) -> None:
     started = config()
-    old_runs.start_removing(started)
-    old_runs.wait_for_removal(started)
-    assert sorted(p.name for p in root.iterdir()) == ["pytest-4", "pytest-5"]
+    removed_for(started)
+    assert sorted(p.name for p in runs.iterdir()) == ["pytest-4", "pytest-5"]
     assert started.stash[old_runs.REMOVER].returncode == 0
 
 
-def test_nothing_is_removed_where_pytest_keeps_other_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("PYTEST_DEBUG_TEMPROOT", str(tmp_path))
-    root = old_runs.runs_root()
-    numbered(root, 1, 2, 3, 4, 5)
+def test_nothing_is_removed_where_pytest_keeps_other_runs(runs: Path) -> None:
     for other in (config(tmp_path_retention_policy="failed"), config(tmp_path_retention_count="9")):
-        old_runs.start_removing(other)
-        old_runs.wait_for_removal(other)
+        removed_for(other)
         assert old_runs.REMOVER not in other.stash
-    assert len(list(root.iterdir())) == 5
+    assert len(list(runs.iterdir())) == 5
