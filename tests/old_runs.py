@@ -65,7 +65,8 @@ def _locked_by(folder: Path, pid: int | None) -> bool:
 
 def start_removing(config: pytest.Config) -> None:
     """In pytest's main process only, and only where pytest numbers the folders itself
-    (no ``--basetemp``) and keeps every run's (its default policy)."""
+    (no ``--basetemp``) and keeps every run's (its default policy). A process, not a
+    thread, so that it can be niced: it takes a core only where the tests leave one."""
     if hasattr(config, "workerinput") or config.getoption("basetemp"):
         return
     if config.getini("tmp_path_retention_policy") != "all":

@@ -101,9 +101,11 @@ def model_options() -> dict[str, Option]:
     which = "; ".join(f"{'|'.join(f.config.FUSIONS)}: {f.name}" for f in FAMILIES.values())
     fusion = Option("fusion", str, f"Picks the model family ({which}).", "mit", fusions(), MODEL)
     table, owners = {"fusion": fusion}, dict[str, list[Family]]()
+    first = dict[str, dataclasses.Field[Any]]()  # each field as its first family declares it
     for family in FAMILIES.values():
         for f in dataclasses.fields(family.config):
             owners.setdefault(f.name, []).append(family)
+            first.setdefault(f.name, f)
     run = {f.name for f in dataclasses.fields(options.TrainConfig)}
     for name, families in owners.items():
         if name in run:  # `ser train --NAME` would set the run's, never the family's
@@ -113,12 +115,11 @@ def model_options() -> dict[str, Option]:
                 f"is ser train's own {flag}: rename the family's option"
             )
     hints = {fam.config: typing.get_type_hints(fam.config) for fam in FAMILIES.values()}
+    defaults = {fam.config: field_defaults(fam.config) for fam in FAMILIES.values()}
     for name, families in list(owners.items())[1:]:  # after fusion, every config's first
-        config = families[0].config
-        f = next(g for g in dataclasses.fields(config) if g.name == name)
-        own = {family.name: field_defaults(family.config)[name] for family in families}
+        own = {family.name: defaults[family.config][name] for family in families}
         section = MODEL if len(families) > 1 else families[0].name
-        option = _option(f, hints[config][name], section, own)
+        option = _option(first[name], hints[families[0].config][name], section, own)
         table[name] = dataclasses.replace(option, default=None)
     return table
 
